@@ -1,0 +1,94 @@
+"""The attractor model: a backbone proposes z0, a solver settles z* = f(z*, c), the head reads z* out.
+
+The map f(z, c) is ``f_layers`` blocks applied to the injection z + c, in one of two forms:
+- ``gated_residual`` (default): f(z, c) = c + g * (B(z + c) - (z + c)), with B the blocks and g a
+  per-channel gate in (0, 1), small at init. The fixed point is the context plus a bounded update,
+  so the proposal z0 = c starts near it: the form under which removing the solver can cost little.
+- ``normed``: f(z, c) = RMSNorm(B(z + c)), the classic deep-equilibrium form with a bounded state.
+
+Inference modes (``mode`` argument, else ``cfg.inference`` in eval, adaptive ``solver`` in training):
+``solver`` runs to tolerance, ``iters=N`` runs exactly N iterations, ``none`` reads out z0 directly
+and never calls the solver: the equilibrium-internalization ablation.
+
+Causal models are solved per position (each position is its own solver problem), so no solver
+statistic mixes information across positions; with ``iters=N`` they are exactly causal, and with
+the adaptive stop only the stopping step is shared (its effect is below the tolerance).
+"""
+from __future__ import annotations
+
+import math
+import random
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrizations, parametrize
+
+from attractor.models.base import SequenceModel
+from attractor.models.config import AttractorConfig, parse_inference_mode
+from attractor.models.output import ModelOutput
+from attractor.nn import BlockStack, RMSNorm
+from attractor.solvers import solve
+
+
+class Attractor(SequenceModel):
+    def __init__(self, cfg: AttractorConfig):
+        super().__init__(cfg)
+        self.backbone = BlockStack(cfg.block, cfg.backbone_layers)
+        self.proposal = nn.Linear(cfg.dim, cfg.dim, bias=False) if cfg.proposal == "linear" else None
+        self.f_blocks = BlockStack(cfg.block, cfg.f_layers)
+        if cfg.map == "gated_residual":
+            self.gate_logit = nn.Parameter(torch.full((cfg.dim,), math.log(cfg.gate_init / (1 - cfg.gate_init))))
+        else:
+            self.f_out_norm = RMSNorm(cfg.dim)
+        self.init_weights(cfg.backbone_layers + cfg.f_layers)
+        if self.proposal is not None:
+            nn.init.eye_(self.proposal.weight)
+        if cfg.f_norm != "none":
+            normalise = parametrizations.weight_norm if cfg.f_norm == "weight" else parametrizations.spectral_norm
+            for module in self.f_blocks.modules():
+                if isinstance(module, nn.Linear):
+                    normalise(module)
+
+    def attractor_map(self, z: torch.Tensor, c: torch.Tensor, rope) -> torch.Tensor:
+        """f(z, c): one application of the attractor module."""
+        u = z + c
+        if self.cfg.map == "gated_residual":
+            return c + torch.sigmoid(self.gate_logit) * (self.f_blocks(u, rope) - u)
+        return self.f_out_norm(self.f_blocks(u, rope))
+
+    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False) -> ModelOutput:
+        x, rope = self.embed(tokens)
+        c = self.backbone(x, rope)
+        z0 = self.proposal(c) if self.proposal is not None else c
+        parsed = parse_inference_mode(mode or ("solver" if self.training else self.cfg.inference))
+        if parsed == "none":
+            zeros = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
+            return ModelOutput(self.readout(z0), {"iterations": zeros})
+        batch, seq_len, dim = z0.shape
+        # The solver's batch axis: samples (bidirectional) or sample-positions (causal).
+        rows = batch * seq_len if self.cfg.causal else batch
+
+        def f(z_rows: torch.Tensor) -> torch.Tensor:
+            return self.attractor_map(z_rows.reshape(batch, seq_len, dim), c, rope).reshape(rows, -1)
+
+        solver_cfg = self.cfg.solver
+        penalise = self.training and solver_cfg.jac_reg_weight > 0 and random.random() < solver_cfg.jac_reg_freq
+        with parametrize.cached() if self.cfg.f_norm != "none" else nullcontext():
+            eq = solve(f, z0.reshape(rows, -1), solver_cfg, iters=parsed, return_trace=return_trace,
+                       jacobian_penalty=penalise)
+        stats = _per_sample(eq.stats, batch) if self.cfg.causal else eq.stats
+        out = ModelOutput(self.readout(eq.z.reshape(batch, seq_len, dim)), stats)
+        if eq.jacobian_penalty is not None:
+            out.aux_loss = solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean()
+            stats["jacobian_frobenius"] = eq.jacobian_penalty.detach().reshape(batch, -1).mean(dim=1)
+        return out
+
+
+def _per_sample(stats: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
+    """Per-position statistics (B*T, ...) reduced to the worst position of each sample."""
+    out = {}
+    for key, value in stats.items():
+        per_position = value.reshape(batch, -1, *value.shape[1:])
+        out[key] = per_position.all(dim=1) if value.dtype == torch.bool else per_position.max(dim=1).values
+    return out

@@ -1,0 +1,56 @@
+"""What every model shares: token embedding, positions, final norm and unembedding, initialisation.
+
+Keeping these in one place is what makes the three models comparable: they differ only in how the
+blocks between ``embed`` and ``readout`` are applied.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from attractor.models.config import ModelConfig
+from attractor.nn import RMSNorm, Rotary
+
+
+class SequenceModel(nn.Module):
+    """Base class: ``embed`` tokens, let the subclass transform them, ``readout`` logits."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.rotary = Rotary(cfg.dim // cfg.n_heads, cfg.max_len) if cfg.positions == "rotary" else None
+        self.position = nn.Embedding(cfg.max_len, cfg.dim) if cfg.positions == "learned" else None
+        self.final_norm = RMSNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.head.weight = self.embedding.weight
+
+    def embed(self, tokens: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Token (and learned position) embeddings, plus the rotary tables for the blocks."""
+        if tokens.dim() != 2 or tokens.dtype != torch.long:
+            raise ValueError(f"tokens must be a LongTensor (B, T), got {tuple(tokens.shape)} {tokens.dtype}")
+        seq_len = tokens.shape[1]
+        if seq_len > self.cfg.max_len:
+            raise ValueError(f"sequence length {seq_len} exceeds model max_len={self.cfg.max_len}")
+        x = self.embedding(tokens)
+        if self.position is not None:
+            x = x + self.position(torch.arange(seq_len, device=tokens.device))
+        rope = self.rotary(seq_len) if self.rotary is not None else None
+        return x, rope
+
+    def readout(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(self.final_norm(z))
+
+    def init_weights(self, depth: int) -> None:
+        """GPT-2 style: N(0, 0.02), with residual output projections scaled by 1/sqrt(2 * depth)."""
+        for name, p in self.named_parameters():
+            if p.dim() < 2:
+                continue
+            std = 0.02 / math.sqrt(2 * depth) if name.endswith(("attn.out.weight", "mlp.down.weight")) else 0.02
+            nn.init.normal_(p, mean=0.0, std=std)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,104 @@
+"""Model configs: one dataclass per model, sharing the fields that make comparisons fair."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from attractor.config import require
+from attractor.nn import BlockConfig
+from attractor.solvers import SolverConfig
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model shares: vocabulary, width, the block's shape, positions, readout."""
+
+    name: str = ""  # transformer | looped | attractor (selects the class)
+    vocab_size: int = 0  # tokens, PAD included
+    max_len: int = 0  # longest sequence the position tables cover
+    dim: int = 128  # width of every block
+    n_heads: int = 4
+    mlp_ratio: float = 4.0  # SwiGLU width as a multiple of dim (parameter-matched to a GELU MLP)
+    causal: bool = False  # causal attention (language models) or bidirectional (puzzles)
+    positions: Literal["rotary", "learned"] = "rotary"
+    dropout: float = 0.0
+    tie_embeddings: bool = True  # unembedding shares the embedding matrix
+
+    def __post_init__(self) -> None:
+        require(self.vocab_size > 0, "vocab_size", f"must be > 0, got {self.vocab_size}")
+        require(self.max_len > 0, "max_len", f"must be > 0, got {self.max_len}")
+        require(self.dim > 0, "dim", f"must be > 0, got {self.dim}")
+        require(self.n_heads > 0 and self.dim % self.n_heads == 0, "n_heads", f"must divide dim={self.dim}, got {self.n_heads}")
+        require(self.positions != "rotary" or (self.dim // self.n_heads) % 2 == 0, "n_heads",
+                f"rotary positions need an even head dimension; dim/n_heads = {self.dim / self.n_heads}")
+        require(self.mlp_ratio > 0, "mlp_ratio", f"must be > 0, got {self.mlp_ratio}")
+        require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+
+    @property
+    def block(self) -> BlockConfig:
+        return BlockConfig(self.dim, self.n_heads, self.mlp_ratio, self.causal, self.positions == "rotary", self.dropout)
+
+
+@dataclass
+class TransformerConfig(ModelConfig):
+    name: str = "transformer"
+    n_layers: int = 4  # blocks in the stack
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+
+
+@dataclass
+class LoopedConfig(ModelConfig):
+    name: str = "looped"
+    prelude_layers: int = 1  # blocks before the loop; their output is injected at every loop
+    core_layers: int = 2  # weight-tied blocks applied `loops` times
+    loops: int = 4  # loop count in training and, by default, at inference
+    coda_layers: int = 0  # blocks after the loop
+    grad_loops: int = 0  # backpropagate through the last this many loops (0 = all: full BPTT)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.prelude_layers >= 0, "prelude_layers", f"must be >= 0, got {self.prelude_layers}")
+        require(self.core_layers >= 1, "core_layers", f"must be >= 1, got {self.core_layers}")
+        require(self.loops >= 1, "loops", f"must be >= 1, got {self.loops}")
+        require(self.coda_layers >= 0, "coda_layers", f"must be >= 0, got {self.coda_layers}")
+        require(0 <= self.grad_loops <= self.loops, "grad_loops", f"must be in [0, loops={self.loops}], got {self.grad_loops}")
+
+
+@dataclass
+class AttractorConfig(ModelConfig):
+    name: str = "attractor"
+    backbone_layers: int = 2  # blocks mapping tokens to the context c
+    f_layers: int = 2  # blocks of the attractor map f(z, c)
+    proposal: Literal["identity", "linear"] = "identity"  # z0 = c, or a learned projection of c
+    map: Literal["gated_residual", "normed"] = "gated_residual"  # form of f, see models/attractor.py
+    gate_init: float = 0.1  # initial gate of the gated-residual map (small = contractive at init)
+    f_norm: Literal["none", "weight", "spectral"] = "none"  # normalisation of f's linear layers
+    inference: str = "solver"  # default inference mode: solver | iters=N | none
+    solver: SolverConfig = field(default_factory=SolverConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.backbone_layers >= 1, "backbone_layers", f"must be >= 1, got {self.backbone_layers}")
+        require(self.f_layers >= 1, "f_layers", f"must be >= 1, got {self.f_layers}")
+        require(0 < self.gate_init < 1, "gate_init", f"must be in (0, 1), got {self.gate_init}")
+        try:
+            parse_inference_mode(self.inference)
+        except ValueError as err:
+            require(False, "inference", str(err))
+
+
+_ITERS = re.compile(r"iters=(\d+)")
+
+
+def parse_inference_mode(mode: str) -> int | None | str:
+    """'solver' -> None (adaptive), 'iters=N' -> N, 'none' -> 'none' (solver removed)."""
+    if mode in ("solver", "none"):
+        return None if mode == "solver" else "none"
+    match = _ITERS.fullmatch(mode) if isinstance(mode, str) else None
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(f"inference mode {mode!r} is not one of 'solver', 'none', 'iters=N' with N >= 1")
+    return int(match.group(1))

@@ -1,0 +1,42 @@
+"""The looped baseline: prelude, a weight-tied core applied L times with input injection, coda.
+
+Gradients by full backprop-through-time, or through the last ``grad_loops`` loops only (the earlier
+loops then run without a graph). ``mode='iters=N'`` changes the loop count at inference, so the
+same depth sweep as the attractor's can be run; ``mode='none'`` skips the core entirely.
+"""
+from __future__ import annotations
+
+import torch
+
+from attractor.models.base import SequenceModel
+from attractor.models.config import LoopedConfig, parse_inference_mode
+from attractor.models.output import ModelOutput
+from attractor.nn import BlockStack
+
+
+class Looped(SequenceModel):
+    def __init__(self, cfg: LoopedConfig):
+        super().__init__(cfg)
+        self.prelude = BlockStack(cfg.block, cfg.prelude_layers)
+        self.core = BlockStack(cfg.block, cfg.core_layers)
+        self.coda = BlockStack(cfg.block, cfg.coda_layers)
+        self.init_weights(cfg.prelude_layers + cfg.core_layers * cfg.loops + cfg.coda_layers)
+
+    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False) -> ModelOutput:
+        parsed = parse_inference_mode(mode or "solver")
+        loops = 0 if parsed == "none" else (parsed or self.cfg.loops)
+        x, rope = self.embed(tokens)
+        e = self.prelude(x, rope)
+        s, trace = e, []
+        no_grad_loops = loops - self.cfg.grad_loops if self.cfg.grad_loops else 0
+        for i in range(loops):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and i >= no_grad_loops):
+                prev, s = s, self.core(s + e, rope)
+            trace.append((s - prev).detach().flatten(1).norm(dim=1))
+        stats: dict[str, torch.Tensor] = {"iterations": torch.full((tokens.shape[0],), loops, device=tokens.device)}
+        if trace:
+            stats["abs_residual"] = trace[-1]
+            stats["rel_residual"] = trace[-1] / (s.detach().flatten(1).norm(dim=1) + 1e-9)
+            if return_trace:
+                stats["residual_trace"] = torch.stack(trace, dim=1)
+        return ModelOutput(self.readout(self.coda(s, rope)), stats)

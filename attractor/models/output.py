@@ -1,0 +1,20 @@
+"""The one return type every model shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class ModelOutput:
+    """Logits (B, T, vocab) and per-sample solver statistics (empty for models without a solver).
+
+    ``stats`` keys for the attractor: ``iterations`` (B,), ``abs_residual`` (B,), ``rel_residual`` (B,),
+    ``converged`` (B,) bool, and ``residual_trace`` (B, N) when asked for. ``aux_loss`` is a scalar
+    regulariser the training loss must add (the Jacobian penalty), or None.
+    """
+
+    logits: torch.Tensor
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
+    aux_loss: torch.Tensor | None = None

@@ -1,0 +1,21 @@
+"""The standard Transformer baseline: a stack of N blocks between embedding and readout."""
+from __future__ import annotations
+
+import torch
+
+from attractor.models.base import SequenceModel
+from attractor.models.config import TransformerConfig
+from attractor.models.output import ModelOutput
+from attractor.nn import BlockStack
+
+
+class Transformer(SequenceModel):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__(cfg)
+        self.blocks = BlockStack(cfg.block, cfg.n_layers)
+        self.init_weights(cfg.n_layers)
+
+    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False) -> ModelOutput:
+        """``mode`` and ``return_trace`` are accepted for a uniform interface; a stack has no solver."""
+        x, rope = self.embed(tokens)
+        return ModelOutput(self.readout(self.blocks(x, rope)))

@@ -1,0 +1,142 @@
+"""The one Transformer block every model is built from, and its parts, in the order data flows.
+
+Pre-norm: x + attn(norm(x)), then x + mlp(norm(x)). Attention goes through
+``F.scaled_dot_product_attention`` (causal or bidirectional); positions are rotary (applied here,
+inside attention) or learned (added to the token embeddings by the model, outside the block).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    """Shape of one block; shared by every block of a model so the three models stay comparable."""
+
+    dim: int
+    n_heads: int
+    mlp_ratio: float = 4.0
+    causal: bool = False
+    rotary: bool = True
+    dropout: float = 0.0
+    bias: bool = False
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    @property
+    def mlp_hidden(self) -> int:
+        # SwiGLU has three matrices; 2/3 of the ratio keeps its parameter count equal to a GELU MLP's.
+        hidden = int(2 * self.mlp_ratio * self.dim / 3)
+        return 8 * ((hidden + 7) // 8)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm with a learned gain (no mean subtraction, no bias)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x.float() * scale).type_as(x) * self.weight
+
+
+class Rotary(nn.Module):
+    """Rotary position tables (cos, sin) for a head dimension, cached up to ``max_len``."""
+
+    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0):
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"rotary positions need an even head dimension, got head_dim={head_dim}")
+        inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim)
+        angles = torch.outer(torch.arange(max_len).float(), inv_freq)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, seq_len: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        if offset + seq_len > self.cos.shape[0]:
+            raise ValueError(f"sequence of {offset + seq_len} positions exceeds max_len={self.cos.shape[0]}")
+        return self.cos[offset : offset + seq_len], self.sin[offset : offset + seq_len]
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of channels of x (B, H, T, D) by position-dependent angles."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return rotated.flatten(-2)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention; one fused QKV projection, SDPA kernel, optional rotary positions."""
+
+    def __init__(self, cfg: BlockConfig):
+        super().__init__()
+        if cfg.dim % cfg.n_heads:
+            raise ValueError(f"dim={cfg.dim} is not divisible by n_heads={cfg.n_heads}")
+        self.cfg = cfg
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim, bias=cfg.bias)
+        self.out = nn.Linear(cfg.dim, cfg.dim, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.cfg.n_heads)
+        if rope is not None:
+            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=self.cfg.causal, dropout_p=self.cfg.dropout if self.training else 0.0
+        )
+        return self.out(rearrange(y, "b h t d -> b t (h d)"))
+
+
+class SwiGLU(nn.Module):
+    """Gated MLP: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, cfg: BlockConfig):
+        super().__init__()
+        self.gate = nn.Linear(cfg.dim, cfg.mlp_hidden, bias=cfg.bias)
+        self.up = nn.Linear(cfg.dim, cfg.mlp_hidden, bias=cfg.bias)
+        self.down = nn.Linear(cfg.mlp_hidden, cfg.dim, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, cfg: BlockConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.dim)
+        self.attn = Attention(cfg)
+        self.mlp_norm = RMSNorm(cfg.dim)
+        self.mlp = SwiGLU(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.attn_norm(x), rope))
+        return x + self.drop(self.mlp(self.mlp_norm(x)))
+
+
+class BlockStack(nn.Module):
+    """Blocks applied in sequence; the unit the backbone, the looped core and the attractor map share."""
+
+    def __init__(self, cfg: BlockConfig, n_layers: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(n_layers))
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x, rope)
+        return x
+
+    def __len__(self) -> int:
+        return len(self.blocks)

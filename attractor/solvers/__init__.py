@@ -1,0 +1,6 @@
+"""Fixed-point solves of z = f(z) for any callable f: torchdeq forward solvers, backward modes, diagnostics."""
+from attractor.solvers.config import SolverConfig
+from attractor.solvers.equilibrium import Equilibrium, solve
+from attractor.solvers.jacobian import hutchinson_frobenius, spectral_radius
+
+__all__ = ["Equilibrium", "SolverConfig", "hutchinson_frobenius", "solve", "spectral_radius"]

@@ -1,0 +1,50 @@
+"""Backward modes: how the gradient of a loss at z* reaches the parameters of f and its inputs.
+
+- ``implicit``: implicit function theorem. With z* = f(z*), dL/dtheta = g^T df/dtheta where
+  g = (I - J_f)^-T dL/dz*, found by solving g = J_f^T g + dL/dz* with a torchdeq solver inside a
+  gradient hook. Memory: one evaluation of f, whatever the forward depth.
+- ``phantom``: k damped steps z <- (1 - tau) z + tau f(z) from z*, backpropagated.
+- ``last_k``: the last K iterates of the solve are taken with gradients (phantom with tau = 1).
+- ``unrolled``: plain iteration from z0 with every step backpropagated (the reference; memory grows
+  with depth).
+"""
+from __future__ import annotations
+
+import torch
+
+from attractor.solvers.config import SolverConfig
+from attractor.solvers.forward import Fn, ResidualMonitor, run_solver
+
+
+def attach_implicit_gradient(fz: torch.Tensor, z: torch.Tensor, cfg: SolverConfig) -> torch.Tensor:
+    """Make gradients through ``fz = f(z)`` (z a detached leaf at the fixed point) implicit ones."""
+    if not fz.requires_grad:
+        return fz
+
+    def adjoint_hook(grad: torch.Tensor) -> torch.Tensor:
+        handle.remove()  # the vector-Jacobian products below must not re-enter this hook
+
+        def adjoint_map(y: torch.Tensor) -> torch.Tensor:
+            return torch.autograd.grad(fz, z, y, retain_graph=True)[0] + grad
+
+        return run_solver(cfg.b_solver, adjoint_map, torch.zeros_like(grad), cfg.b_max_iter, cfg.b_tol, cfg.b_stop_mode, cfg)
+
+    handle = fz.register_hook(adjoint_hook)
+    return fz
+
+
+def damped_unroll(f: Fn, z: torch.Tensor, fz: torch.Tensor, steps: int, tau: float) -> torch.Tensor:
+    """``steps`` damped iterations from z with gradients; ``fz = f(z)`` is given to save one call."""
+    z = (1 - tau) * z + tau * fz
+    for _ in range(steps - 1):
+        z = (1 - tau) * z + tau * f(z)
+    return z
+
+
+def unrolled_iteration(f: Fn, z0: torch.Tensor, steps: int) -> tuple[torch.Tensor, ResidualMonitor]:
+    """Plain iteration z <- f(z) from z0 for ``steps`` evaluations, every one kept in the graph."""
+    monitor = ResidualMonitor(f)
+    z = z0
+    for _ in range(steps):
+        z = monitor(z)
+    return z, monitor
