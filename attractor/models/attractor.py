@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 import random
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.utils import parametrizations, parametrize
 
 from attractor.models.base import SequenceModel
@@ -74,7 +75,9 @@ class Attractor(SequenceModel):
 
         solver_cfg = self.cfg.solver
         penalise = self.training and solver_cfg.jac_reg_weight > 0 and random.random() < solver_cfg.jac_reg_freq
-        with parametrize.cached() if self.cfg.f_norm != "none" else nullcontext():
+        # The penalty differentiates twice; only the math attention kernel has a double backward.
+        kernel = sdpa_kernel(SDPBackend.MATH) if penalise else nullcontext()
+        with self._normalised_weights(), kernel:
             eq = solve(f, z0.reshape(rows, -1), solver_cfg, iters=parsed, return_trace=return_trace,
                        jacobian_penalty=penalise)
         stats = _per_sample(eq.stats, batch) if self.cfg.causal else eq.stats
@@ -83,6 +86,24 @@ class Attractor(SequenceModel):
             out.aux_loss = solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean()
             stats["jacobian_frobenius"] = eq.jacobian_penalty.detach().reshape(batch, -1).mean(dim=1)
         return out
+
+
+    @contextmanager
+    def _normalised_weights(self):
+        """Compute f's normalised weights once per forward, with their graph, and reuse them.
+
+        Every iteration then sees the same f (spectral norm's power iteration would otherwise change
+        f between iterations), and the weights are built while gradients are on, not inside the
+        solver's no-grad loop.
+        """
+        if self.cfg.f_norm == "none":
+            yield
+            return
+        with parametrize.cached():
+            for module in self.f_blocks.modules():
+                if isinstance(module, nn.Linear):
+                    module.weight  # noqa: B018 - materialise the cached parametrisation here
+            yield
 
 
 def _per_sample(stats: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:

@@ -1,0 +1,167 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+import attractor.models.attractor as attractor_module
+from attractor import build_model
+from attractor.config import ConfigError
+
+BASE = dict(vocab_size=13, max_len=16, dim=32, n_heads=4)
+MODELS = {
+    "transformer": dict(name="transformer", n_layers=2),
+    "looped": dict(name="looped", prelude_layers=1, core_layers=1, loops=3),
+    "attractor": dict(name="attractor", backbone_layers=1, f_layers=1),
+}
+
+
+def _model(name, **overrides):
+    torch.manual_seed(0)
+    return build_model({**BASE, **MODELS[name], **overrides})
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_build_from_dict_and_dictconfig_gives_logits(name):
+    tokens = torch.randint(0, 13, (3, 16))
+    for cfg in ({**BASE, **MODELS[name]}, OmegaConf.create({**BASE, **MODELS[name]})):
+        torch.manual_seed(0)
+        out = build_model(cfg)(tokens)
+        assert out.logits.shape == (3, 16, 13)
+    assert (out.stats == {}) == (name == "transformer")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("mode", ["iters=6", "solver"])
+def test_causal_models_leak_no_future_tokens(name, mode):
+    model = _model(name, causal=True, **({"solver": {"tol": 1e-7, "max_iter": 60}} if name == "attractor" else {})).eval()
+    tokens = torch.randint(0, 13, (2, 16))
+    changed = tokens.clone()
+    changed[:, 9] = (changed[:, 9] + 1) % 13
+    with torch.no_grad():
+        a, b = model(tokens, mode=mode).logits, model(changed, mode=mode).logits
+    exact = mode != "solver" or name != "attractor"
+    # Adaptive stopping is shared by all positions of a batch: equal up to the solver tolerance.
+    assert torch.allclose(a[:, :9], b[:, :9], atol=0 if exact else 1e-4, rtol=0)
+    assert not torch.allclose(a[:, 9:], b[:, 9:], atol=1e-3)
+
+
+def test_bidirectional_attractor_sees_future_tokens():
+    model = _model("attractor").eval()
+    tokens = torch.randint(0, 13, (2, 16))
+    changed = tokens.clone()
+    changed[:, 9] = (changed[:, 9] + 1) % 13
+    with torch.no_grad():
+        assert not torch.allclose(model(tokens).logits[:, :9], model(changed).logits[:, :9], atol=1e-4)
+
+
+def test_solver_removed_mode_never_calls_the_solver(monkeypatch):
+    model = _model("attractor").eval()
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("solve() called in mode 'none'")
+
+    monkeypatch.setattr(attractor_module, "solve", forbidden)
+    tokens = torch.randint(0, 13, (2, 16))
+    out = model(tokens, mode="none")
+    expected = model.readout(model.backbone(*model.embed(tokens)))
+    assert torch.equal(out.logits, expected)
+    assert out.stats["iterations"].tolist() == [0, 0]
+    with pytest.raises(AssertionError, match="solve"):
+        model(tokens, mode="solver")
+
+
+@pytest.mark.parametrize("iters", [1, 3, 8])
+def test_attractor_honours_iteration_count(iters):
+    model = _model("attractor").eval()
+    calls = []
+    original = model.attractor_map
+    model.attractor_map = lambda *a: (calls.append(1), original(*a))[1]
+    with torch.no_grad():
+        out = model(torch.randint(0, 13, (2, 16)), mode=f"iters={iters}", return_trace=True)
+    assert len(calls) == iters
+    assert out.stats["iterations"].tolist() == [iters, iters]
+    assert out.stats["residual_trace"].shape == (2, iters)
+
+
+def test_inference_default_comes_from_config_and_training_uses_solver():
+    model = _model("attractor", inference="iters=2", solver={"tol": 1e-6, "max_iter": 40})
+    tokens = torch.randint(0, 13, (2, 16))
+    model.eval()
+    assert model(tokens).stats["iterations"].tolist() == [2, 2]
+    model.train()
+    assert model(tokens).stats["iterations"].max() > 2
+
+
+def test_looped_loop_count_and_last_k_gradient():
+    model = _model("looped", grad_loops=1)
+    tokens = torch.randint(0, 13, (2, 16))
+    assert model(tokens, mode="iters=7").stats["iterations"].tolist() == [7, 7]
+    out = model(tokens)
+    out.logits.sum().backward()
+    assert all(p.grad is not None for p in model.core.parameters())
+
+
+def _param_grads(model, tokens, targets):
+    model.zero_grad()
+    F.cross_entropy(model(tokens).logits.flatten(0, 1), targets.flatten()).backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def test_attractor_implicit_gradient_matches_unrolled_in_float64():
+    torch.manual_seed(0)
+    tokens, targets = torch.randint(0, 13, (2, 16)), torch.randint(0, 13, (2, 16))
+    grads = {}
+    for backward, solver in [("unrolled", {"max_iter": 120, "tol": 0.0}),
+                             ("implicit", {"max_iter": 60, "tol": 1e-12, "b_tol": 1e-12, "b_max_iter": 60})]:
+        model = _model("attractor", solver={"backward": backward, **solver}).double()
+        grads[backward] = _param_grads(model, tokens, targets)
+    cos = F.cosine_similarity(grads["implicit"], grads["unrolled"], dim=0)
+    assert cos > 0.9999
+
+
+@pytest.mark.parametrize("f_norm", ["weight", "spectral"])
+def test_normalised_map_trains_and_stays_consistent_within_a_forward(f_norm):
+    model = _model("attractor", f_norm=f_norm, solver={"tol": 1e-5, "max_iter": 40})
+    out = model(torch.randint(0, 13, (2, 16)))
+    out.logits.sum().backward()
+    assert out.stats["converged"].all()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.f_blocks.named_parameters() if "original" in n)
+
+
+def test_jacobian_regulariser_adds_differentiable_aux_loss():
+    model = _model("attractor", solver={"jac_reg_weight": 0.5})
+    out = model(torch.randint(0, 13, (2, 16)))
+    assert out.aux_loss is not None and out.aux_loss > 0
+    out.aux_loss.backward()
+    assert model.f_blocks.blocks[0].mlp.down.weight.grad.abs().sum() > 0
+    model.eval()
+    assert model(torch.randint(0, 13, (2, 16))).aux_loss is None
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (dict(name="attractor", solver={"name": "newtonn"}), "model.solver.name: 'newtonn' is not one of"),
+        (dict(name="attractor", solver={"tol": -1.0}), "model.solver.tol: must be >= 0"),
+        (dict(name="attractor", solver={"max_iter": 0}), "model.solver.max_iter: must be >= 1"),
+        (dict(name="attractor", inference="iters=0"), "model.inference"),
+        (dict(name="attractor", dim=30), "model.n_heads: must divide dim=30"),
+        (dict(name="transformer", n_layer=3), "model.n_layer: unknown key"),
+        (dict(name="mlp"), "model.name: 'mlp' is not one of"),
+        (dict(name="looped", grad_loops=9), "model.grad_loops"),
+        (dict(name="transformer", vocab_size=0), "model.vocab_size"),
+    ],
+)
+def test_bad_model_config_names_the_field(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model({**BASE, **overrides})
+
+
+def test_bad_tokens_and_modes_are_rejected():
+    model = _model("attractor")
+    with pytest.raises(ValueError, match="max_len=16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match="LongTensor"):
+        model(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="inference mode 'iters=x'"):
+        model(torch.zeros(1, 4, dtype=torch.long), mode="iters=x")

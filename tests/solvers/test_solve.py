@@ -1,0 +1,115 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attractor.config import ConfigError, from_mapping
+from attractor.solvers import SolverConfig, hutchinson_frobenius, solve, spectral_radius
+
+
+def _contractive_problem(seed: int = 0, dim: int = 12, batch: int = 3):
+    gen = torch.Generator().manual_seed(seed)
+    weight = torch.nn.Parameter((torch.randn(dim, dim, generator=gen, dtype=torch.float64) * 0.4 / dim**0.5))
+    x = torch.randn(batch, dim, generator=gen, dtype=torch.float64)
+    return weight, x, (lambda z: torch.tanh(z @ weight.T + x))
+
+
+def _weight_grad(cfg: SolverConfig) -> torch.Tensor:
+    weight, x, f = _contractive_problem()
+    eq = solve(f, torch.zeros_like(x), cfg)
+    (eq.z.sin().sum()).backward()
+    return weight.grad
+
+
+@pytest.mark.parametrize("name", ["anderson", "broyden", "fixed_point_iter"])
+def test_implicit_gradient_matches_long_unrolled_reference(name):
+    reference = _weight_grad(SolverConfig(backward="unrolled", max_iter=150, tol=0.0))
+    implicit = _weight_grad(SolverConfig(name=name, backward="implicit", max_iter=60, tol=1e-11, b_tol=1e-12, b_max_iter=80))
+    assert F.cosine_similarity(implicit.flatten(), reference.flatten(), dim=0) > 0.99999
+    assert (implicit - reference).norm() / reference.norm() < 1e-6
+
+
+def test_approximate_gradients_are_close_but_not_exact():
+    reference = _weight_grad(SolverConfig(backward="unrolled", max_iter=150, tol=0.0))
+    for mode in ("phantom", "last_k"):
+        approx = _weight_grad(SolverConfig(backward=mode, max_iter=40, tol=1e-10))
+        cosine = F.cosine_similarity(approx.flatten(), reference.flatten(), dim=0)
+        assert 0.9 < cosine < 0.999999
+
+
+@pytest.mark.parametrize("name", ["anderson", "broyden", "fixed_point_iter"])
+@pytest.mark.parametrize("iters", [1, 2, 3, 7])
+def test_fixed_iteration_count_is_exact(name, iters):
+    _, x, f = _contractive_problem()
+    calls = []
+    counted = lambda z: (calls.append(1), f(z))[1]
+    with torch.no_grad():
+        eq = solve(counted, torch.zeros_like(x), SolverConfig(name=name), iters=iters, return_trace=True)
+    assert len(calls) == iters
+    assert eq.stats["iterations"].tolist() == [iters] * 3
+    assert eq.stats["residual_trace"].shape == (3, iters)
+
+
+def test_one_iteration_returns_f_of_z0():
+    _, x, f = _contractive_problem()
+    with torch.no_grad():
+        for name in ("anderson", "broyden", "fixed_point_iter"):
+            eq = solve(f, torch.zeros_like(x), SolverConfig(name=name), iters=1)
+            assert torch.allclose(eq.z, f(torch.zeros_like(x)))
+
+
+@pytest.mark.parametrize("name", ["anderson", "broyden", "fixed_point_iter"])
+def test_adaptive_solve_stops_at_tolerance_within_budget(name):
+    _, x, f = _contractive_problem()
+    with torch.no_grad():
+        eq = solve(f, torch.zeros_like(x), SolverConfig(name=name, tol=1e-6, max_iter=40, stop_mode="abs"))
+        loose = solve(f, torch.zeros_like(x), SolverConfig(name=name, tol=1e-2, max_iter=40, stop_mode="abs"))
+    assert eq.stats["converged"].all()
+    assert (eq.stats["abs_residual"] < 1e-6).all()
+    assert ((eq.z - f(eq.z)).norm(dim=1) < 1e-5).all()
+    assert (eq.stats["iterations"] <= 40).all()
+    assert (loose.stats["iterations"] < eq.stats["iterations"]).all()
+
+
+def test_budget_too_small_is_reported_not_converged():
+    _, x, f = _contractive_problem()
+    with torch.no_grad():
+        eq = solve(f, torch.zeros_like(x), SolverConfig(tol=1e-12, max_iter=3, stop_mode="abs"))
+    assert not eq.stats["converged"].any()
+    assert eq.stats["iterations"].tolist() == [3, 3, 3]
+
+
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("name", "newton", "solver.name: 'newton' is not one of"),
+        ("tol", -1e-3, "solver.tol: must be >= 0"),
+        ("max_iter", 0, "solver.max_iter: must be >= 1"),
+        ("backward", "adjoint", "solver.backward: 'adjoint' is not one of"),
+        ("stop_mode", "relative", "solver.stop_mode"),
+        ("b_solver", "simple_fixed_point_iter", "solver.b_solver"),
+        ("f_stop_mode", "abs", "solver.f_stop_mode: unknown key"),
+        ("max_iter", 2.5, "solver.max_iter: expected an integer"),
+    ],
+)
+def test_bad_solver_config_names_the_field(key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        from_mapping(SolverConfig, {key: value}, "solver")
+
+
+def test_hutchinson_estimate_matches_exact_jacobian_norm():
+    torch.manual_seed(0)
+    weight = torch.randn(6, 6, dtype=torch.float64)
+    z = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
+    fz = torch.tanh(z @ weight.T)
+    exact = torch.stack([torch.autograd.functional.jacobian(lambda v: torch.tanh(v @ weight.T), z[i].detach()).pow(2).sum()
+                         for i in range(2)]) / 6
+    estimate = hutchinson_frobenius(fz, z, samples=4000, create_graph=False)
+    assert torch.allclose(estimate, exact, rtol=0.08)
+
+
+def test_spectral_radius_matches_largest_eigenvalue():
+    torch.manual_seed(0)
+    sym = torch.randn(5, 5, dtype=torch.float64)
+    sym = sym + sym.T
+    radius = spectral_radius(lambda z: z @ sym.T, torch.randn(2, 5, dtype=torch.float64), iters=300)
+    assert torch.allclose(radius, torch.linalg.eigvalsh(sym).abs().max().expand(2), rtol=1e-4)
