@@ -1,0 +1,133 @@
+"""Torch side of the grid puzzles: a Dataset of token pairs and a DataModule base.
+
+The puzzle packages subclass :class:`GridDataModule` with how to generate, read and write their
+sets and how to augment; loading, caching and dataloaders are written once here.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from attractor.data.gridset import GridSet
+
+Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+class GridDataset(Dataset):
+    """Items ``{"inputs": LongTensor(L), "labels": LongTensor(L)}``, optionally augmented per access.
+
+    Augmentation draws from torch's RNG, so it varies per epoch and per worker yet repeats under
+    ``lightning.seed_everything``.
+    """
+
+    def __init__(self, gs: GridSet, augment: Augment | None = None):
+        self.inputs, self.labels = gs.tokens()
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        x, y = self.inputs[i], self.labels[i]
+        if self.augment is not None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
+            x, y = self.augment(x, y, rng)
+        return {"inputs": torch.as_tensor(np.ascontiguousarray(x), dtype=torch.long),
+                "labels": torch.as_tensor(np.ascontiguousarray(y), dtype=torch.long)}
+
+
+class GridDataModule(L.LightningDataModule):
+    """Reads ``data_dir/{train,test}.csv`` when present, else generates from the seed (and caches).
+
+    The test split serves as validation and test; it is never augmented.
+    """
+
+    vocab_size: int
+    seq_len: int
+
+    def __init__(self, data_dir: str | os.PathLike | None, n_train: int | None, n_test: int | None, seed: int,
+                 augment: bool, batch_size: int, num_workers: int):
+        super().__init__()
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.n_train, self.n_test, self.seed = n_train, n_test, seed
+        self.augment, self.batch_size, self.num_workers = augment, batch_size, num_workers
+        self.train_set: GridSet | None = None
+        self.test_set: GridSet | None = None
+
+    # -- what each puzzle supplies ------------------------------------------------------------
+    def generation_params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def generate(self) -> tuple[GridSet, GridSet]:
+        raise NotImplementedError
+
+    def read(self, path: Path) -> GridSet:
+        raise NotImplementedError
+
+    def write(self, path: Path, gs: GridSet) -> None:
+        raise NotImplementedError
+
+    def augment_fn(self) -> Augment:
+        raise NotImplementedError
+
+    # -- shared logic ---------------------------------------------------------------------------
+    def _files(self) -> tuple[Path, Path] | None:
+        if self.data_dir is None:
+            return None
+        return self.data_dir / "train.csv", self.data_dir / "test.csv"
+
+    def prepare_data(self) -> None:
+        files = self._files()
+        if files is None or all(f.exists() for f in files):
+            return
+        train, test = self.generate()
+        self.write(files[0], train)
+        self.write(files[1], test)
+        meta = self.data_dir / "meta.json"
+        meta.write_text(json.dumps(self.generation_params(), indent=1, sort_keys=True))
+
+    def _subset(self, gs: GridSet, n: int | None, salt: int) -> GridSet:
+        if n is None or n >= len(gs):
+            return gs
+        idx = np.sort(np.random.default_rng([self.seed, salt]).choice(len(gs), n, replace=False))
+        return gs.take(idx)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        files = self._files()
+        if files is None:
+            self.train_set, self.test_set = self.generate()
+        else:
+            self.prepare_data()
+            meta = self.data_dir / "meta.json"
+            if meta.exists() and json.loads(meta.read_text()) != json.loads(json.dumps(self.generation_params())):
+                raise ValueError(f"{self.data_dir} was generated with {meta.read_text().strip()}, "
+                                 f"not {self.generation_params()}: use another data_dir or delete it")
+            self.train_set = self._subset(self.read(files[0]), self.n_train, 0)
+            self.test_set = self._subset(self.read(files[1]), self.n_test, 1)
+        for name, gs in (("train", self.train_set), ("test", self.test_set)):
+            if gs.q.shape[1] != self.seq_len:
+                raise ValueError(f"{name} grids have {gs.q.shape[1]} cells, this datamodule expects {self.seq_len}")
+
+    def train_dataloader(self) -> DataLoader:
+        ds = GridDataset(self.train_set, self.augment_fn() if self.augment else None)
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
+                          drop_last=len(ds) >= self.batch_size)
+
+    def _eval_loader(self) -> DataLoader:
+        return DataLoader(GridDataset(self.test_set), batch_size=self.batch_size, shuffle=False,
+                          num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader()
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader()
