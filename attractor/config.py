@@ -91,3 +91,12 @@ def from_mapping(cls: type[T], mapping: Any, where: str) -> T:
         raise ConfigError(f"{where}.{err.key}", err.message) from None
     except TypeError as err:  # a missing required field
         raise ConfigError(where, str(err)) from None
+
+
+def register_resolvers() -> None:
+    """OmegaConf resolvers the configs use to derive sizes (``${mul:9,9}``); safe to call twice."""
+    from omegaconf import OmegaConf
+
+    for name, fn in {"add": lambda a, b: a + b, "mul": lambda a, b: a * b}.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)

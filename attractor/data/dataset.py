@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from attractor.data.gridset import GridSet
+from attractor.data.sampling import StepBatchSampler
 
 Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -23,22 +24,24 @@ Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarr
 class GridDataset(Dataset):
     """Items ``{"inputs": LongTensor(L), "labels": LongTensor(L)}``, optionally augmented per access.
 
-    Augmentation draws from torch's RNG, so it varies per epoch and per worker yet repeats under
-    ``lightning.seed_everything``.
+    A key is an index, or ``(index, step)`` from :class:`StepBatchSampler`: the augmentation of an
+    item is then seeded by (seed, step, index), so a resumed run sees the very same variants, with
+    any number of workers. A plain index draws from torch's RNG (repeatable under a global seed).
     """
 
-    def __init__(self, gs: GridSet, augment: Augment | None = None):
+    def __init__(self, gs: GridSet, augment: Augment | None = None, seed: int = 0):
         self.inputs, self.labels = gs.tokens()
-        self.augment = augment
+        self.augment, self.seed = augment, seed
 
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        i, step = key if isinstance(key, tuple) else (key, None)
         x, y = self.inputs[i], self.labels[i]
         if self.augment is not None:
-            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
-            x, y = self.augment(x, y, rng)
+            seed = [self.seed, step, i] if step is not None else int(torch.randint(0, 2**62, (1,)))
+            x, y = self.augment(x, y, np.random.default_rng(seed))
         return {"inputs": torch.as_tensor(np.ascontiguousarray(x), dtype=torch.long),
                 "labels": torch.as_tensor(np.ascontiguousarray(y), dtype=torch.long)}
 
@@ -58,6 +61,7 @@ class GridDataModule(L.LightningDataModule):
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.n_train, self.n_test, self.seed = n_train, n_test, seed
         self.augment, self.batch_size, self.num_workers = augment, batch_size, num_workers
+        self.eval_batch_size, self.val_max_items = batch_size, 0  # the harness may raise both
         self.train_set: GridSet | None = None
         self.test_set: GridSet | None = None
 
@@ -118,16 +122,23 @@ class GridDataModule(L.LightningDataModule):
                 raise ValueError(f"{name} grids have {gs.q.shape[1]} cells, this datamodule expects {self.seq_len}")
 
     def train_dataloader(self) -> DataLoader:
-        ds = GridDataset(self.train_set, self.augment_fn() if self.augment else None)
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
-                          drop_last=len(ds) >= self.batch_size)
+        """Batches as a function of the global step (see StepBatchSampler), so resuming replays them."""
+        ds = GridDataset(self.train_set, self.augment_fn() if self.augment else None, self.seed)
+        trainer = self.trainer
+        sampler = StepBatchSampler(
+            len(ds), self.batch_size, self.seed,
+            max_steps=trainer.max_steps if trainer is not None and trainer.max_steps > 0 else 10**9,
+            start_step=lambda: trainer.global_step if trainer is not None else 0,
+            rank=lambda: (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1),
+        )
+        return DataLoader(ds, batch_sampler=sampler, num_workers=self.num_workers)
 
-    def _eval_loader(self) -> DataLoader:
-        return DataLoader(GridDataset(self.test_set), batch_size=self.batch_size, shuffle=False,
-                          num_workers=self.num_workers)
+    def _eval_loader(self, max_items: int = 0) -> DataLoader:
+        ds = GridDataset(self.test_set if not max_items else self.test_set.take(np.arange(min(max_items, len(self.test_set)))))
+        return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader()
+        return self._eval_loader(self.val_max_items)
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader()

@@ -58,14 +58,18 @@ class Attractor(SequenceModel):
             return c + torch.sigmoid(self.gate_logit) * (self.f_blocks(u, rope) - u)
         return self.f_out_norm(self.f_blocks(u, rope))
 
-    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False) -> ModelOutput:
+    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False,
+                state: torch.Tensor | None = None) -> ModelOutput:
+        """``state``: a latent to start the solve from (deep supervision), else the proposal z0."""
         x, rope = self.embed(tokens)
         c = self.backbone(x, rope)
         z0 = self.proposal(c) if self.proposal is not None else c
+        if state is not None:
+            z0 = state
         parsed = parse_inference_mode(mode or ("solver" if self.training else self.cfg.inference))
         if parsed == "none":
             zeros = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
-            return ModelOutput(self.readout(z0), {"iterations": zeros})
+            return ModelOutput(self.readout(z0), {"iterations": zeros}, state=z0.detach())
         batch, seq_len, dim = z0.shape
         # The solver's batch axis: samples (bidirectional) or sample-positions (causal).
         rows = batch * seq_len if self.cfg.causal else batch
@@ -81,7 +85,8 @@ class Attractor(SequenceModel):
             eq = solve(f, z0.reshape(rows, -1), solver_cfg, iters=parsed, return_trace=return_trace,
                        jacobian_penalty=penalise)
         stats = _per_sample(eq.stats, batch) if self.cfg.causal else eq.stats
-        out = ModelOutput(self.readout(eq.z.reshape(batch, seq_len, dim)), stats)
+        z = eq.z.reshape(batch, seq_len, dim)
+        out = ModelOutput(self.readout(z), stats, state=z.detach())
         if eq.jacobian_penalty is not None:
             out.aux_loss = solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean()
             stats["jacobian_frobenius"] = eq.jacobian_penalty.detach().reshape(batch, -1).mean(dim=1)

@@ -22,12 +22,14 @@ class Looped(SequenceModel):
         self.coda = BlockStack(cfg.block, cfg.coda_layers)
         self.init_weights(cfg.prelude_layers + cfg.core_layers * cfg.loops + cfg.coda_layers)
 
-    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False) -> ModelOutput:
+    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False,
+                state: torch.Tensor | None = None) -> ModelOutput:
+        """``state``: the loop state to start from (deep supervision), else the prelude output."""
         parsed = parse_inference_mode(mode or "solver")
         loops = 0 if parsed == "none" else (parsed or self.cfg.loops)
         x, rope = self.embed(tokens)
         e = self.prelude(x, rope)
-        s, trace = e, []
+        s, trace = (e if state is None else state), []
         no_grad_loops = loops - self.cfg.grad_loops if self.cfg.grad_loops else 0
         for i in range(loops):
             with torch.set_grad_enabled(torch.is_grad_enabled() and i >= no_grad_loops):
@@ -39,4 +41,4 @@ class Looped(SequenceModel):
             stats["rel_residual"] = trace[-1] / (s.detach().flatten(1).norm(dim=1) + 1e-9)
             if return_trace:
                 stats["residual_trace"] = torch.stack(trace, dim=1)
-        return ModelOutput(self.readout(self.coda(s, rope)), stats)
+        return ModelOutput(self.readout(self.coda(s, rope)), stats, state=s.detach())

@@ -12,9 +12,11 @@ class ModelOutput:
 
     ``stats`` keys for the attractor: ``iterations`` (B,), ``abs_residual`` (B,), ``rel_residual`` (B,),
     ``converged`` (B,) bool, and ``residual_trace`` (B, N) when asked for. ``aux_loss`` is a scalar
-    regulariser the training loss must add (the Jacobian penalty), or None.
+    regulariser the training loss must add (the Jacobian penalty), or None. ``state`` is the final
+    latent (detached), which deep supervision passes back as the next segment's starting point.
     """
 
     logits: torch.Tensor
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
     aux_loss: torch.Tensor | None = None
+    state: torch.Tensor | None = None

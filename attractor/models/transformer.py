@@ -15,7 +15,9 @@ class Transformer(SequenceModel):
         self.blocks = BlockStack(cfg.block, cfg.n_layers)
         self.init_weights(cfg.n_layers)
 
-    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False) -> ModelOutput:
-        """``mode`` and ``return_trace`` are accepted for a uniform interface; a stack has no solver."""
+    def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False,
+                state: torch.Tensor | None = None) -> ModelOutput:
+        """``mode``, ``return_trace`` and ``state`` are accepted for a uniform interface; a stack has no
+        solver and no latent to carry."""
         x, rope = self.embed(tokens)
         return ModelOutput(self.readout(self.blocks(x, rope)))

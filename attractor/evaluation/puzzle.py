@@ -1,0 +1,113 @@
+"""Evaluate a puzzle checkpoint on the full test set, with the solver-removal / depth sweep.
+
+Writes ``eval.json`` (accuracies with Wilson 95% intervals, per inference mode) and a PNG of
+accuracy against iterations. Nothing is capped: every test item is scored unless ``max_items``
+is given explicitly, and the JSON records how many were.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from attractor.evaluation.checkpoint import load_checkpoint
+from attractor.evaluation.stats import wilson_interval
+from attractor.io import write_json
+from attractor.plotting import save_figure
+from attractor.tasks.harness import build_datamodule
+from attractor.tasks.puzzle import PUZZLES, grid_metrics
+
+DEPTHS = (1, 2, 4, 8, 16, 32)
+
+
+def sweep_modes(model_name: str) -> list[str]:
+    """The attractor: solver removed, fixed depths, adaptive. Looped: loop counts. Transformer: itself."""
+    depths = [f"iters={d}" for d in DEPTHS]
+    return {"attractor": ["none", *depths, "solver"], "looped": [*depths, "solver"]}.get(model_name, ["solver"])
+
+
+@torch.no_grad()
+def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size: int, device: str) -> dict[str, Any]:
+    """Exact and cell accuracy (with Wilson intervals) and mean solver statistics over a dataset."""
+    solved = cells_right = cells_scored = n = 0
+    iterations, residuals = [], []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
+        out = model(inputs, mode=mode)
+        m = grid_metrics(spec, out.logits, inputs, labels)
+        solved += int(m["solved"].sum())
+        cells_right += int(m["cells_right"].sum())
+        cells_scored += int(m["cells_scored"].sum())
+        n += inputs.shape[0]
+        iterations.append(out.stats.get("iterations", torch.zeros(inputs.shape[0], device=device)).float().cpu())
+        if "rel_residual" in out.stats:
+            residuals.append(out.stats["rel_residual"].float().cpu())
+    return {
+        "mode": mode, "n_items": n,
+        "exact_acc": solved / n, "exact_ci95": list(wilson_interval(solved, n)),
+        "cell_acc": cells_right / max(cells_scored, 1),
+        "cell_ci95": list(wilson_interval(cells_right, cells_scored)) if cells_scored else [0.0, 0.0],
+        "mean_iterations": torch.cat(iterations).mean().item(),
+        "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
+    }
+
+
+def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, modes: list[str] | None = None,
+                        external: list[str] | None = None, batch_size: int | None = None,
+                        max_items: int | None = None, device: str | None = None,
+                        expect_model: str | None = None) -> dict[str, Any]:
+    """Score a checkpoint on its task's full test set in every mode; write eval.json and the plot."""
+    run, model = load_checkpoint(ckpt, expect_model=expect_model)
+    if run.task.name not in PUZZLES:
+        raise ValueError(f"{ckpt} is a {run.task.name!r} checkpoint; this evaluator scores puzzles")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    spec = PUZZLES[run.task.name]
+    dm = build_datamodule(run)
+    dm.setup("test")
+    test = dm.test_dataloader().dataset
+    if max_items:
+        test = torch.utils.data.Subset(test, range(min(max_items, len(test))))
+    batch_size = batch_size or run.task.eval_batch_size
+    modes = modes or sweep_modes(run.model.name)
+    sweep = [score(model, spec, test, mode, batch_size, device) for mode in modes]
+    default = next(s for s in sweep if s["mode"] == "solver")
+    report = {
+        "checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "n_items": default["n_items"], "full_test_set": not max_items,
+        **{k: default[k] for k in ("exact_acc", "exact_ci95", "cell_acc", "cell_ci95", "mean_iterations")},
+        "sweep": sweep,
+        "external": {Path(p).stem: score(model, spec, external_dataset(p, run), "solver", batch_size, device)
+                     for p in external or []},
+        "plot": "accuracy_vs_iterations.png",
+    }
+    out_dir = Path(out_dir)
+    plot_sweep(sweep, out_dir / report["plot"], f"{run.model.name} on {run.task.name}")
+    write_json(out_dir / "eval.json", report)
+    return report
+
+
+def external_dataset(path: str, run) -> Dataset:
+    """An external hard Sudoku list (test only), at the size the model was trained on."""
+    if run.task.name != "sudoku":
+        raise ValueError(f"external sets are Sudoku puzzle lists; this checkpoint is for {run.task.name}")
+    from attractor.data.sudoku import puzzle_list_dataset
+
+    return puzzle_list_dataset(path, run.task.data.get("size", 9))
+
+
+def plot_sweep(sweep: list[dict], path: Path, title: str) -> None:
+    """Exact accuracy (with its interval) against mean iterations, one point per inference mode."""
+    with save_figure(path) as (fig, ax):
+        xs = [s["mean_iterations"] for s in sweep]
+        ys = [s["exact_acc"] for s in sweep]
+        err = [[y - s["exact_ci95"][0] for y, s in zip(ys, sweep)], [s["exact_ci95"][1] - y for y, s in zip(ys, sweep)]]
+        ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=3)
+        for x, y, s in zip(xs, ys, sweep):
+            ax.annotate(s["mode"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(xlabel="mean iterations", ylabel="exact accuracy", title=title)
+        ax.set_xscale("symlog", linthresh=1)

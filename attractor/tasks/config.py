@@ -1,0 +1,144 @@
+"""The run config: every group validated into a dataclass before anything is built.
+
+A composed Hydra config has the groups task, model, solver, optim, trainer, logger, plus ``train``
+and a few top-level keys. :func:`validate_run` checks all of it and names the first bad key.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from attractor.config import ConfigError, from_mapping, require, to_plain
+from attractor.models import model_config
+from attractor.models.config import ModelConfig
+from attractor.solvers import SolverConfig
+
+
+@dataclass
+class TaskConfig:
+    name: Literal["sudoku", "maze", "lm"] = "sudoku"
+    vocab_size: int = 0  # tokens the data uses (PAD included); the model reads it
+    seq_len: int = 0  # tokens per item
+    causal: bool = False  # next-token task (lm) or whole-grid task (puzzles)
+    batch_size: int = 64  # global training batch (split across devices)
+    eval_batch_size: int = 256
+    data: dict = field(default_factory=dict)  # keyword arguments of the task's DataModule
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.eval_batch_size >= 1, "eval_batch_size", f"must be >= 1, got {self.eval_batch_size}")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.1  # on matrices only; norms, gates and embeddings are not decayed
+    beta1: float = 0.9
+    beta2: float = 0.95
+    warmup_steps: int = 100  # linear warm-up from 0
+    schedule: Literal["cosine", "constant"] = "cosine"  # after warm-up
+    min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
+    grad_clip: float = 1.0  # global gradient-norm clip (0 = off)
+    ema_decay: float = 0.0  # EMA of weights used for evaluation and checkpoints (0 = off)
+
+    def __post_init__(self) -> None:
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1", "betas must be in [0, 1)")
+        require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
+        require(self.grad_clip >= 0, "grad_clip", f"must be >= 0, got {self.grad_clip}")
+        require(0 <= self.ema_decay < 1, "ema_decay", f"must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000  # optimizer steps
+    supervision_steps: int = 1  # deep supervision: supervised segments per batch, state carried detached
+    val_every_steps: int = 250  # validation (and best-checkpoint) interval
+    checkpoint_every_steps: int = 250  # last-checkpoint interval
+    log_every_steps: int = 10
+    val_max_items: int = 0  # items of the test split used for validation during training (0 = all)
+    compile: bool = False  # torch.compile the model
+
+    def __post_init__(self) -> None:
+        for key in ("max_steps", "supervision_steps", "val_every_steps", "checkpoint_every_steps", "log_every_steps"):
+            require(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        require(self.val_max_items >= 0, "val_max_items", f"must be >= 0, got {self.val_max_items}")
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: Literal["cpu", "gpu", "cuda", "auto"] = "cpu"
+    devices: int = 1
+    strategy: str = "auto"  # Lightning strategy name: auto, ddp, ddp_spawn, fsdp, ...
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
+    deterministic: bool = False
+    num_nodes: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.devices >= 1, "devices", f"must be >= 1, got {self.devices}")
+        require(self.num_nodes >= 1, "num_nodes", f"must be >= 1, got {self.num_nodes}")
+
+
+@dataclass
+class LoggerConfig:
+    kind: Literal["wandb", "csv", "none"] = "csv"
+    project: str = "attractor"
+    mode: Literal["offline", "online", "disabled"] = "offline"  # wandb only; never prompts unless online
+
+
+@dataclass
+class Run:
+    """A validated run: one typed object per config group."""
+
+    task: TaskConfig
+    model: ModelConfig
+    solver: SolverConfig
+    optim: OptimConfig
+    train: TrainConfig
+    trainer: TrainerConfig
+    logger: LoggerConfig
+    seed: int
+    name: str
+    ckpt_path: str | None
+    eval_after_fit: bool
+    raw: dict  # the plain config, saved with checkpoints
+
+
+TOP_LEVEL = {"task", "model", "solver", "optim", "train", "trainer", "logger", "seed", "name", "ckpt_path",
+             "eval_after_fit", "experiment"}
+
+
+def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
+    """Validate a composed run config; ``datamodule_cls`` checks ``task.data`` against its arguments."""
+    raw = to_plain(cfg)
+    unknown = sorted(set(raw) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown key; valid top-level keys are {sorted(TOP_LEVEL)}")
+    task = from_mapping(TaskConfig, raw.get("task", {}), "task")
+    if datamodule_cls is not None:
+        accepted = set(inspect.signature(datamodule_cls).parameters) - {"batch_size"}
+        for key in task.data:
+            require(key in accepted, f"task.data.{key}", f"unknown key; {datamodule_cls.__name__} accepts {sorted(accepted)}")
+    model_node = dict(raw.get("model", {}))
+    solver = from_mapping(SolverConfig, raw.get("solver", {}), "solver")
+    if model_node.get("name") == "attractor":
+        model_node["solver"] = raw.get("solver", {})
+    model = model_config(model_node, "model")
+    require(model.vocab_size == task.vocab_size, "model.vocab_size",
+            f"{model.vocab_size} differs from task.vocab_size={task.vocab_size}")
+    require(model.max_len >= task.seq_len, "model.max_len", f"{model.max_len} < task.seq_len={task.seq_len}")
+    require(model.causal == task.causal, "model.causal", f"{model.causal} differs from task.causal={task.causal}")
+    seed = raw.get("seed", 0)
+    require(isinstance(seed, int), "seed", f"expected an integer, got {seed!r}")
+    return Run(
+        task=task, model=model, solver=solver,
+        optim=from_mapping(OptimConfig, raw.get("optim", {}), "optim"),
+        train=from_mapping(TrainConfig, raw.get("train", {}), "train"),
+        trainer=from_mapping(TrainerConfig, raw.get("trainer", {}), "trainer"),
+        logger=from_mapping(LoggerConfig, raw.get("logger", {}), "logger"),
+        seed=seed, name=str(raw.get("name", "run")), ckpt_path=raw.get("ckpt_path"),
+        eval_after_fit=bool(raw.get("eval_after_fit", True)), raw=raw,
+    )

@@ -1,0 +1,127 @@
+"""From a validated run to a Lightning fit: data, module, trainer, logger, checkpoints, resume.
+
+Entry points (``train.py``, tests) call :func:`train`; everything it builds is importable on its own.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from attractor.io import write_json
+from attractor.tasks.config import Run
+from attractor.tasks.puzzle import PUZZLES, PuzzleTask
+
+CHECKPOINTS = "checkpoints"
+
+
+def datamodule_class(task_name: str) -> type:
+    if task_name in PUZZLES:
+        return PUZZLES[task_name].datamodule
+    from attractor.tasks.lm import LMTask
+
+    return LMTask.datamodule
+
+
+def build_datamodule(run: Run) -> L.LightningDataModule:
+    dm = datamodule_class(run.task.name)(batch_size=run.task.batch_size, **run.task.data)
+    dm.eval_batch_size, dm.val_max_items = run.task.eval_batch_size, run.train.val_max_items
+    if dm.vocab_size != run.task.vocab_size or dm.seq_len != run.task.seq_len:
+        raise ValueError(f"task.vocab_size/seq_len = {run.task.vocab_size}/{run.task.seq_len}, but the data "
+                         f"has {dm.vocab_size}/{dm.seq_len}: fix the task config")
+    return dm
+
+
+def build_module(run: Run) -> L.LightningModule:
+    if run.task.name in PUZZLES:
+        return PuzzleTask(run)
+    from attractor.tasks.lm import LMTask
+
+    return LMTask(run)
+
+
+def build_logger(run: Run, run_dir: Path):
+    if run.logger.kind == "none":
+        return False
+    if run.logger.kind == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
+        return CSVLogger(save_dir=str(run_dir), name="logs", version="")
+    # wandb: explicit mode so it never waits at a login prompt; offline unless asked otherwise.
+    os.environ.setdefault("WANDB_SILENT", "true")
+    from lightning.pytorch.loggers import WandbLogger
+
+    return WandbLogger(project=run.logger.project, name=run.name, save_dir=str(run_dir), mode=run.logger.mode)
+
+
+def build_trainer(run: Run, run_dir: Path) -> L.Trainer:
+    ckpt_dir = run_dir / CHECKPOINTS
+    last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=run.train.checkpoint_every_steps,
+                           save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/score", mode="max", save_top_k=1,
+                           enable_version_counter=False)
+    t = run.trainer
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
+        precision=t.precision, deterministic=t.deterministic,
+        max_steps=run.train.max_steps, max_epochs=-1,
+        val_check_interval=min(run.train.val_every_steps, run.train.max_steps), check_val_every_n_epoch=None,
+        log_every_n_steps=run.train.log_every_steps, gradient_clip_val=run.optim.grad_clip or None,
+        callbacks=[last, best], logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
+        use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False,
+    )
+
+
+def resolve_ckpt_path(run: Run, run_dir: Path) -> str | None:
+    """``null``: a fresh run (refused if this run directory already holds checkpoints); ``last``:
+    this run's last checkpoint; anything else: that file."""
+    last = run_dir / CHECKPOINTS / "last.ckpt"
+    if run.ckpt_path is None:
+        if last.exists():
+            raise FileExistsError(f"{run_dir} already holds checkpoints: pass ckpt_path=last to resume, "
+                                  f"or choose another name=...")
+        return None
+    path = last if run.ckpt_path == "last" else Path(run.ckpt_path)
+    if not path.exists():
+        raise FileNotFoundError(f"ckpt_path={run.ckpt_path}: no checkpoint at {path}")
+    return str(path)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path | None
+    metrics: dict
+
+
+def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
+    """Fit the run's model on its task, writing checkpoints and ``metrics.json`` under ``run_dir``."""
+    run_dir = Path(run_dir)
+    ckpt_path = resolve_ckpt_path(run, run_dir)
+    L.seed_everything(run.seed, workers=True, verbose=False)
+    dm, module = build_datamodule(run), build_module(run)
+    if run.train.compile:
+        module.model = torch.compile(module.model)
+    trainer = build_trainer(run, run_dir)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    elapsed = time.perf_counter() - start
+    best = run_dir / CHECKPOINTS / "best.ckpt"
+    metrics = {
+        "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,
+        "parameters": sum(p.numel() for p in module.model.parameters()),
+        "steps": trainer.global_step, "train_time_s": elapsed, "resumed_from": ckpt_path,
+        "peak_memory_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
+        "final": {k: float(v) for k, v in trainer.callback_metrics.items()},
+    }
+    if trainer.is_global_zero:
+        write_json(run_dir / "metrics.json", metrics)
+    return TrainResult(run_dir, run_dir / CHECKPOINTS / "last.ckpt", best if best.exists() else None, metrics)

@@ -1,0 +1,38 @@
+"""Train a model from configs: `python train.py [group=choice ...] [key=value ...]`.
+
+With no arguments: the default experiment (a small attractor on generated Sudoku, CPU, minutes),
+then an evaluation of it on the full test set. Resume with `ckpt_path=last`.
+"""
+from __future__ import annotations
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from attractor.config import register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(config_path="configs", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from pathlib import Path
+
+    from attractor.evaluation.puzzle import evaluate_checkpoint
+    from attractor.tasks.config import validate_run
+    from attractor.tasks.harness import datamodule_class, train
+
+    run = validate_run(cfg, datamodule_class(cfg.task.name))
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    result = train(run, run_dir)
+    print(f"checkpoints: {result.last_checkpoint.parent}")
+    print(f"metrics:     {run_dir / 'metrics.json'}")
+    if run.eval_after_fit and result.metrics and result.last_checkpoint.exists():
+        report = evaluate_checkpoint(result.last_checkpoint, run_dir)
+        print(f"evaluation:  {run_dir / 'eval.json'} (exact {report['exact_acc']:.3f} "
+              f"[{report['exact_ci95'][0]:.3f}, {report['exact_ci95'][1]:.3f}] on {report['n_items']} items)")
+        print(f"plot:        {run_dir / report['plot']}")
+
+
+if __name__ == "__main__":
+    main()
