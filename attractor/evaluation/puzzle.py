@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from attractor.evaluation.checkpoint import load_checkpoint
-from attractor.evaluation.stats import wilson_interval
+from attractor.stats import wilson_interval
 from attractor.io import write_json
 from attractor.plotting import save_figure
 from attractor.tasks.harness import build_datamodule

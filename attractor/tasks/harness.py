@@ -114,6 +114,7 @@ def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     elapsed = time.perf_counter() - start
+    trainer.save_checkpoint(run_dir / CHECKPOINTS / "last.ckpt")  # the final state, whatever the interval
     best = run_dir / CHECKPOINTS / "best.ckpt"
     metrics = {
         "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,

@@ -1,0 +1,68 @@
+"""Post-hoc analysis of a run's records: accuracy vs K and how well each energy flags correctness."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from attractor.decoding.selection import select_all
+from attractor.decoding.weights import WeightSpec
+
+
+def accuracy_vs_k(
+    records: Sequence[Mapping[str, Any]], ks: Sequence[int], weightings: Sequence[WeightSpec]
+) -> dict[str, dict[int, float]]:
+    """Accuracy of every method using only the first k particles of each question, for each k.
+
+    Particles are drawn independently, so the first k are a sample of size k; all k share the
+    same particles, which keeps the comparison across methods and across k paired.
+    """
+    k_max = min(len(r["particles"]) for r in records)
+    bad = [k for k in ks if not 1 <= k <= k_max]
+    if bad:
+        raise ValueError(f"accuracy_vs_k: k must be in [1, {k_max}], got {bad}")
+    curves: dict[str, dict[int, float]] = {}
+    for k in ks:
+        hits: dict[str, int] = {}
+        for r in records:
+            parts = r["particles"][:k]
+            answers = [p["answer"] for p in parts]
+            energies = {e: [p["energies"][e] for p in parts] for e in parts[0]["energies"]}
+            picks = select_all(answers, energies, weightings)
+            if "greedy" in r:
+                picks["greedy"] = r["greedy"]["answer"]
+            for m, a in picks.items():
+                hits[m] = hits.get(m, 0) + (a == r["gold"])
+        for m, h in hits.items():
+            curves.setdefault(m, {})[k] = h / len(records)
+    return curves
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """Area under the ROC curve of ``scores`` for ``labels`` (Mann-Whitney, ties count half);
+    NaN when only one class is present."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
+    if len(s) != len(y):
+        raise ValueError(f"auroc: {len(s)} scores but {len(y)} labels")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2)[inverse]  # 1-based ranks, ties share their average
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def particle_energies(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """All particles' energies (name -> array) and whether each particle's answer was correct."""
+    parts = [p for r in records for p in r["particles"]]
+    names = list(parts[0]["energies"]) if parts else []
+    return {e: np.array([p["energies"][e] for p in parts]) for e in names}, np.array([p["correct"] for p in parts])
+
+
+def energy_auroc(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """AUROC of -E as a signal that a particle is correct: above 0.5 means lower energy goes with
+    correct answers, below 0.5 that the energy points the wrong way."""
+    energies, correct = particle_energies(records)
+    return {e: auroc(-values, correct) for e, values in energies.items()}

@@ -1,0 +1,90 @@
+"""Trajectory energies: pure functions of per-token tensors, plus a registry by name.
+
+Lower energy is meant to mean a more trustworthy trajectory for ``nll`` and ``token_entropy``;
+for the two "spectral entropy" readings the sign of the relation to correctness is an open
+question, which is why every energy is reported side by side with its AUROC.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+from attractor.decoding.particle import Particle
+
+
+def _nonempty(x: torch.Tensor, name: str) -> torch.Tensor:
+    if x.numel() == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name}: trajectory has no tokens")
+    return x.double()
+
+
+def _normalised_entropy(mass: torch.Tensor) -> float:
+    """Shannon entropy of ``mass / mass.sum()`` divided by log(len), so trajectories of any length
+    share the scale [0, 1]; no mass or a single bin gives 0 (nothing to spread)."""
+    total = mass.sum()
+    if mass.numel() < 2 or total <= 0:
+        return 0.0
+    p = mass / total
+    return float(torch.special.entr(p).sum() / math.log(mass.numel()))
+
+
+def nll(logprobs: torch.Tensor) -> float:
+    """Length-normalised negative log-likelihood of the sampled tokens (the reading the detailed
+    account of the Gibbs paper gives)."""
+    return float(-_nonempty(logprobs, "nll").mean())
+
+
+def token_entropy(entropies: torch.Tensor) -> float:
+    """Mean predictive entropy over the trajectory: how unsure the model was, whatever it drew."""
+    return float(_nonempty(entropies, "token_entropy").mean())
+
+
+def psd_spectral_entropy(signal: torch.Tensor) -> float:
+    """Normalised entropy of the power spectrum of a per-token signal (the log-prob sequence).
+
+    The signal is centred, its periodogram |FFT|^2 taken over all non-DC frequencies and the
+    entropy divided by log(T - 1): a lone spike (white spectrum) gives 1, a pure oscillation 0,
+    and a constant signal (no power at all) 0.
+    """
+    x = _nonempty(signal, "psd_spectral_entropy")
+    power = torch.fft.fft(x - x.mean()).abs().pow(2)[1:]
+    return _normalised_entropy(power)
+
+
+def hidden_svd_entropy(hidden: torch.Tensor) -> float:
+    """Normalised entropy of the singular values (divided by their sum) of the (T, H) matrix of one
+    layer's hidden states: 0 when the trajectory stays in one direction, 1 when it spreads evenly
+    over min(T, H) directions."""
+    h = _nonempty(hidden, "hidden_svd_entropy")
+    if h.dim() != 2:
+        raise ValueError(f"hidden_svd_entropy: expected a (T, H) matrix, got shape {tuple(h.shape)}")
+    return _normalised_entropy(torch.linalg.svdvals(h))
+
+
+def _hidden_of(p: Particle) -> torch.Tensor:
+    if p.hidden is None:
+        raise ValueError("hidden_svd_entropy needs hidden states: give the sampler a hidden_module")
+    return p.hidden
+
+
+ENERGIES: dict[str, Callable[[Particle], float]] = {
+    "nll": lambda p: nll(p.logprobs),
+    "token_entropy": lambda p: token_entropy(p.entropies),
+    "psd_spectral_entropy": lambda p: psd_spectral_entropy(p.logprobs),
+    "hidden_svd_entropy": lambda p: hidden_svd_entropy(_hidden_of(p)),
+}
+NEEDS_HIDDEN = frozenset({"hidden_svd_entropy"})
+
+
+def get_energy(name: str) -> Callable[[Particle], float]:
+    """Look an energy up by name; an unknown name lists the valid ones."""
+    if name not in ENERGIES:
+        raise KeyError(f"unknown energy {name!r}; valid: {', '.join(sorted(ENERGIES))}")
+    return ENERGIES[name]
+
+
+def compute_energies(names: Sequence[str], particles: Sequence[Particle]) -> dict[str, list[float]]:
+    """Every named energy of every particle, in particle order."""
+    return {name: [get_energy(name)(p) for p in particles] for name in names}
