@@ -70,6 +70,7 @@ def build_trainer(run: Run, run_dir: Path) -> L.Trainer:
         accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
         precision=t.precision, deterministic=t.deterministic,
         max_steps=run.train.max_steps, max_epochs=-1,
+        max_time={"seconds": run.train.max_time_s} if run.train.max_time_s else None,
         val_check_interval=min(run.train.val_every_steps, run.train.max_steps), check_val_every_n_epoch=None,
         log_every_n_steps=run.train.log_every_steps, gradient_clip_val=run.optim.grad_clip or None,
         callbacks=[last, best], logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
@@ -94,6 +95,7 @@ def resolve_ckpt_path(run: Run, run_dir: Path) -> str | None:
 
 @dataclass
 class TrainResult:
+    model: torch.nn.Module  # the trained model, on this rank
     run_dir: Path
     last_checkpoint: Path
     best_checkpoint: Path | None
@@ -125,4 +127,4 @@ def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
     }
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
-    return TrainResult(run_dir, run_dir / CHECKPOINTS / "last.ckpt", best if best.exists() else None, metrics)
+    return TrainResult(module.model, run_dir, run_dir / CHECKPOINTS / "last.ckpt", best if best.exists() else None, metrics)
