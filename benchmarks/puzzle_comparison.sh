@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Attractor vs looped vs transformer on generated 6x6 Sudoku, on CPU: same data, ~equal parameters
-# (four distinct blocks of width 128 each), the same wall-clock budget per run, 3 seeds; then the
-# comparison table. Usage: bash benchmarks/puzzle_comparison.sh [SECONDS_PER_RUN] [OUT_PREFIX]
+# Attractor vs looped vs transformer on generated 6x6 Sudoku (8 blanks), on CPU: same data, ~equal
+# parameters (four distinct blocks of width 64 each), the same wall-clock budget per run, 3 seeds;
+# the attractor uses the published puzzle recipe's solver (Anderson, last-2 backprop, Jacobian
+# penalty). Then the comparison table. Usage: bash benchmarks/puzzle_comparison.sh [SECONDS] [OUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=${1:-180}
@@ -9,9 +10,10 @@ out=${2:-docs/results/puzzle_comparison_cpu}
 py=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=disabled
 common=(logger=csv optim.schedule=constant train.max_steps=100000 "train.max_time_s=$budget"
+        task.data.blanks=8 model.dim=64 model.n_heads=4
         train.val_every_steps=100 train.checkpoint_every_steps=100 train.val_max_items=200)
 declare -A arch=(
-  [attractor]="model=attractor model.backbone_layers=2 model.f_layers=2"
+  [attractor]="model=attractor model.backbone_layers=2 model.f_layers=2 solver=last_k"
   [looped]="model=looped model.prelude_layers=2 model.core_layers=2 model.loops=4"
   [transformer]="model=transformer model.n_layers=4"
 )

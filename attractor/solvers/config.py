@@ -24,12 +24,12 @@ class SolverConfig:
     tol: float = 1e-4  # stop once every sample's residual is below this
     stop_mode: StopMode = "rel"  # residual ||f(z)-z|| ('abs') or divided by ||f(z)|| ('rel')
     anderson_m: int = 5  # Anderson history size
-    anderson_lam: float = 1e-4  # Anderson least-squares regulariser
+    anderson_lam: float = 1e-8  # Anderson least-squares regulariser (torchdeq default 1e-4 stalls: docs/results/core_cpu.md)
     tau: float = 1.0  # damping of Anderson and fixed-point iteration (1 = undamped)
     backward: BackwardMode = "implicit"  # how gradients reach the parameters
     b_solver: SolverName = "anderson"  # solver of the implicit (IFT) adjoint system
     b_max_iter: int = 30  # iterations of the adjoint solve
-    b_tol: float = 1e-6  # tolerance of the adjoint solve
+    b_tol: float = 1e-4  # tolerance of the adjoint solve
     b_stop_mode: StopMode = "rel"
     phantom_steps: int = 5  # damped unrolled steps from z* for the phantom gradient
     phantom_tau: float = 0.5  # damping of those steps
