@@ -62,9 +62,11 @@ class TrainConfig:
     val_max_items: int = 0  # items of the test split used for validation during training (0 = all)
     compile: bool = False  # torch.compile the model
     max_time_s: float = 0.0  # also stop after this much wall time (0 = no limit): equal-time comparisons
+    max_cpu_time_s: float = 0.0  # also stop after this much process CPU time: equal compute on a shared machine
 
     def __post_init__(self) -> None:
         require(self.max_time_s >= 0, "max_time_s", f"must be >= 0, got {self.max_time_s}")
+        require(self.max_cpu_time_s >= 0, "max_cpu_time_s", f"must be >= 0, got {self.max_cpu_time_s}")
         for key in ("max_steps", "supervision_steps", "val_every_steps", "checkpoint_every_steps", "log_every_steps"):
             require(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
         require(self.val_max_items >= 0, "val_max_items", f"must be >= 0, got {self.val_max_items}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from attractor.io import write_json
 from attractor.tasks.config import Run
@@ -59,6 +59,24 @@ def build_logger(run: Run, run_dir: Path):
     return WandbLogger(project=run.logger.project, name=run.name, save_dir=str(run_dir), mode=run.logger.mode)
 
 
+class CPUTimeBudget(Callback):
+    """Stop training once this process has used ``seconds`` of CPU time.
+
+    Wall-clock budgets are unfair on a shared machine (a run slowed by a neighbour gets fewer
+    steps); process CPU time is what the run itself consumed.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds, self.start = seconds, 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.process_time()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
+        if time.process_time() - self.start > self.seconds:
+            trainer.should_stop = True
+
+
 def build_trainer(run: Run, run_dir: Path) -> L.Trainer:
     ckpt_dir = run_dir / CHECKPOINTS
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=run.train.checkpoint_every_steps,
@@ -73,7 +91,8 @@ def build_trainer(run: Run, run_dir: Path) -> L.Trainer:
         max_time={"seconds": run.train.max_time_s} if run.train.max_time_s else None,
         val_check_interval=min(run.train.val_every_steps, run.train.max_steps), check_val_every_n_epoch=None,
         log_every_n_steps=run.train.log_every_steps, gradient_clip_val=run.optim.grad_clip or None,
-        callbacks=[last, best], logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
+        callbacks=[last, best] + ([CPUTimeBudget(run.train.max_cpu_time_s)] if run.train.max_cpu_time_s else []),
+        logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
         use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False,
     )
 
@@ -113,7 +132,7 @@ def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
     trainer = build_trainer(run, run_dir)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     elapsed = time.perf_counter() - start
     trainer.save_checkpoint(run_dir / CHECKPOINTS / "last.ckpt")  # the final state, whatever the interval
@@ -121,7 +140,8 @@ def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
     metrics = {
         "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,
         "parameters": sum(p.numel() for p in module.model.parameters()),
-        "steps": trainer.global_step, "train_time_s": elapsed, "resumed_from": ckpt_path,
+        "steps": trainer.global_step, "train_time_s": elapsed, "train_cpu_time_s": time.process_time() - cpu_start,
+        "resumed_from": ckpt_path,
         "peak_memory_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "final": {k: float(v) for k, v in trainer.callback_metrics.items()},
     }
