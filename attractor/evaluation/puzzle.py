@@ -105,7 +105,9 @@ def plot_sweep(sweep: list[dict], path: Path, title: str) -> None:
     with save_figure(path) as (fig, ax):
         xs = [s["mean_iterations"] for s in sweep]
         ys = [s["exact_acc"] for s in sweep]
-        err = [[y - s["exact_ci95"][0] for y, s in zip(ys, sweep)], [s["exact_ci95"][1] - y for y, s in zip(ys, sweep)]]
+        # max(0, .): Wilson bounds can sit a rounding error inside an accuracy of exactly 0 or 1.
+        err = [[max(0.0, y - s["exact_ci95"][0]) for y, s in zip(ys, sweep)],
+               [max(0.0, s["exact_ci95"][1] - y) for y, s in zip(ys, sweep)]]
         ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=3)
         for x, y, s in zip(xs, ys, sweep):
             ax.annotate(s["mode"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)

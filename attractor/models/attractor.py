@@ -58,6 +58,13 @@ class Attractor(SequenceModel):
             return c + torch.sigmoid(self.gate_logit) * (self.f_blocks(u, rope) - u)
         return self.f_out_norm(self.f_blocks(u, rope))
 
+    def latent_map(self, tokens: torch.Tensor):
+        """f(., c) for these tokens as a function of the latent (B, T, D) alone: for diagnostics
+        (Jacobians at z*) and test-time scaling, which solve from other starting points."""
+        x, rope = self.embed(tokens)
+        c = self.backbone(x, rope)
+        return lambda z: self.attractor_map(z, c, rope)
+
     def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False,
                 state: torch.Tensor | None = None) -> ModelOutput:
         """``state``: a latent to start the solve from (deep supervision), else the proposal z0."""

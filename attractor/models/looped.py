@@ -22,6 +22,12 @@ class Looped(SequenceModel):
         self.coda = BlockStack(cfg.block, cfg.coda_layers)
         self.init_weights(cfg.prelude_layers + cfg.core_layers * cfg.loops + cfg.coda_layers)
 
+    def latent_map(self, tokens: torch.Tensor):
+        """One loop s -> core(s + e) for these tokens, as a function of the loop state alone."""
+        x, rope = self.embed(tokens)
+        e = self.prelude(x, rope)
+        return lambda s: self.core(s + e, rope)
+
     def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False,
                 state: torch.Tensor | None = None) -> ModelOutput:
         """``state``: the loop state to start from (deep supervision), else the prelude output."""

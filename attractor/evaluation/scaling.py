@@ -1,0 +1,260 @@
+"""Test-time scaling of a puzzle checkpoint along depth (more iterations) and breadth (K equilibria).
+
+    python -m attractor.evaluation.scaling ckpt=outputs/RUN/checkpoints/last.ckpt [scaling.ks=[1,4,16]]
+        [external=[../shared/data/sudoku/magictour_top1465.txt]] [max_items=...] [out_dir=...]
+
+Composes ``configs/eval.yaml`` with the ``scaling`` group (``configs/scaling/default.yaml``) and
+writes, per dataset, ``scaling.json`` (accuracy per (K, depth, energy, weighting) with Wilson 95%
+intervals, the depth sweep with per-item residuals, the model's own single-trajectory accuracy) and
+three figures. See docs/scaling.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from attractor.config import ConfigError, from_mapping, require, to_plain
+from attractor.data import maze, sudoku
+from attractor.decoding.analysis import auroc
+from attractor.decoding.weights import WeightSpec, parse_weight_spec
+from attractor.evaluation.checkpoint import load_checkpoint
+from attractor.evaluation.puzzle import external_dataset, score
+from attractor.evaluation.scaling_energies import ENERGIES, equilibrium_energies
+from attractor.evaluation.scaling_particles import (Depth, Halting, NoiseConfig, check_scalable, depth_label,
+                                                    initial_states, solve_particles)
+from attractor.evaluation.scaling_plots import plot_accuracy_vs_residual, plot_equal_compute, plot_histograms
+from attractor.evaluation.scaling_select import Cloud, accuracy, breadth_rows, methods
+from attractor.io import write_json
+from attractor.models import Looped, SequenceModel
+from attractor.tasks.harness import build_datamodule
+from attractor.tasks.puzzle import PUZZLES, PuzzleSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The external check behind the `verifier` upper-bound row: Sudoku rules and givens; maze path validity.
+VERIFIERS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "sudoku": sudoku.valid,
+    "maze": lambda pred, inputs: maze.correct(pred, inputs).to(pred.device),
+}
+
+
+@dataclass
+class ScalingConfig:
+    """Every option of a scaling run (the `scaling` config group)."""
+
+    depths: list = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, "halt"])
+    # iteration budgets of the single-trajectory depth sweep ("halt": adaptive, attractor only)
+    ks: list = field(default_factory=lambda: [1, 2, 4, 8, 16])  # particles per puzzle (prefixes of the largest)
+    breadth_depths: list = field(default_factory=lambda: [16, "halt"])  # iteration budget of each particle
+    halt_tol: float = 1e-4  # adaptive halting: residual (the checkpoint's stop mode) below this
+    halt_max_iter: int = 1000  # adaptive halting: most evaluations of f
+    noise: NoiseConfig = field(default_factory=NoiseConfig)  # how the K initial states differ
+    include_proposal: bool = True  # particle 0 is the unperturbed proposal (so K = 1 is the model itself)
+    energies: list = field(default_factory=lambda: list(ENERGIES))  # see scaling_energies.py
+    weights: list = field(default_factory=lambda: [{"name": "boltzmann", "beta": 1.0, "standardize": True},
+                                                   {"name": "inverse_power", "p": 2.0}, {"name": "uniform"}])
+    power_iters: int = 20  # power-iteration steps of the spectral radius
+    probes: int = 4  # Hutchinson probes of the Frobenius estimate
+    max_batch: int = 2048  # most particles solved together
+    seed: int = 0  # seed of the initial-state noise
+    plot_methods: list = field(default_factory=list)  # method labels drawn in the equal-compute plot ([]: all)
+    weightings: list[WeightSpec] = field(init=False)
+
+    def __post_init__(self) -> None:
+        for key in ("depths", "breadth_depths"):
+            bad = [d for d in getattr(self, key) if d != "halt" and not (isinstance(d, int) and d >= 1)]
+            require(not bad, key, f"entries must be integers >= 1 or 'halt', got {bad}")
+        require(all(isinstance(k, int) and k >= 1 for k in self.ks) and self.ks, "ks",
+                f"must be a non-empty list of integers >= 1, got {self.ks}")
+        self.ks = sorted(set(self.ks))
+        bad = [e for e in self.energies if e not in ENERGIES]
+        require(not bad, "energies", f"unknown {bad}; valid: {list(ENERGIES)}")
+        require(self.halt_tol > 0, "halt_tol", f"must be > 0, got {self.halt_tol}")
+        for key in ("halt_max_iter", "power_iters", "probes", "max_batch"):
+            require(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        try:
+            self.weightings = [parse_weight_spec(w) for w in self.weights]
+        except KeyError as err:
+            raise ConfigError("weights", str(err.args[0])) from None
+        labels = [m.label for m in methods(self.energies, self.weightings)]
+        unknown = [m for m in self.plot_methods if m not in labels]
+        require(not unknown, "plot_methods", f"{unknown} are not methods of this config; valid: {labels}")
+
+    @property
+    def halting(self) -> Halting:
+        return Halting(self.halt_tol, self.halt_max_iter)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("weightings")
+        return d
+
+
+@torch.no_grad()
+def collect(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset: Dataset, k: int, depth: Depth,
+            cfg: ScalingConfig, noise: NoiseConfig, energies: Sequence[str], device: str) -> Cloud:
+    """Solve K particles of every puzzle at one depth, ``cfg.max_batch`` particles at a time."""
+    answers, parts, offset = [], [], 0
+    for batch in DataLoader(dataset, batch_size=max(1, cfg.max_batch // k), shuffle=False):
+        inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
+        b = len(inputs)
+        states = initial_states(model, inputs, k, noise, range(offset, offset + b), cfg.seed, cfg.include_proposal)
+        tokens = inputs.repeat_interleave(k, dim=0)
+        out = solve_particles(model, tokens, states, depth, cfg.halting)
+        pred = out.logits.argmax(dim=-1)
+        grids = pred.to(torch.uint8).cpu().numpy()
+        answers += [[g.tobytes().hex() for g in grids[i * k:(i + 1) * k]] for i in range(b)]
+        parts.append({
+            "correct": spec.solved(pred, tokens, labels.repeat_interleave(k, dim=0)).cpu().view(b, k),
+            "valid": verifier(pred, tokens).cpu().view(b, k),
+            "iterations": out.stats["iterations"].cpu().view(b, k),
+            "residual": out.stats["rel_residual"].double().cpu().view(b, k),
+            **{f"E:{name}": v.view(b, k) for name, v in equilibrium_energies(
+                energies, model, tokens, out, spec.scored_cells(tokens), cfg.power_iters, cfg.probes).items()},
+        })
+        offset += b
+    cat = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    return Cloud(answers, cat["correct"], cat["valid"], cat["iterations"], cat["residual"],
+                 {name: cat[f"E:{name}"] for name in energies})
+
+
+def depth_row(cloud: Cloud, label: str, tol: float) -> dict[str, Any]:
+    """One depth of the single-trajectory sweep, with every item's residual and correctness."""
+    residual, right = cloud.residual[:, 0], cloud.correct[:, 0]
+    return {"depth": label, "fevals": cloud.iterations[:, 0].double().mean().item(), **accuracy(right),
+            "median_rel_residual": residual.median().item(), "below_tol_fraction": (residual <= tol).double().mean().item(),
+            "items": {"rel_residual": residual.tolist(), "correct": right.tolist(),
+                      "iterations": cloud.iterations[:, 0].tolist()}}
+
+
+def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset: Dataset, cfg: ScalingConfig,
+                  device: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Depth sweep and breadth grid on one dataset; returns the report and what the figures need."""
+    looped = isinstance(model, Looped)
+    skipped = ["halt: a looped model runs a fixed loop count"] if looped else []
+    keep = [d for d in cfg.depths if not (looped and d == "halt")]
+    t0 = time.perf_counter()
+    sweep = [(d, collect(model, spec, verifier, dataset, 1, d, cfg, NoiseConfig("none", 0.0), (), device)) for d in keep]
+    depth_rows = [depth_row(c, depth_label(d, cfg.halting), cfg.halt_tol) for d, c in sweep]
+    t1 = time.perf_counter()
+    all_methods = methods(cfg.energies, cfg.weightings)
+    rows, aurocs, last = [], {}, None
+    for d in [d for d in cfg.breadth_depths if not (looped and d == "halt")]:
+        cloud = collect(model, spec, verifier, dataset, cfg.ks[-1], d, cfg, cfg.noise, cfg.energies, device)
+        label = depth_label(d, cfg.halting)
+        rows += breadth_rows(cloud, cfg.ks, all_methods, label)
+        aurocs[label] = {e: auroc((-v).flatten().tolist(), cloud.correct.flatten().tolist())
+                         for e, v in cloud.energies.items()}
+        last = cloud
+    fixed = [r for (d, _), r in zip(sweep, depth_rows) if d != "halt"]
+    for row in rows:
+        cheaper = [r for r in fixed if r["fevals"] <= row["fevals"] + 1e-9]
+        row["one_trajectory_same_fevals"] = max(cheaper, key=lambda r: r["fevals"])["accuracy"] if cheaper else None
+    report = {"n_items": len(dataset), "depth": depth_rows, "breadth": rows, "energy_auroc": aurocs,
+              "skipped": skipped, "timing_s": {"depth": t1 - t0, "breadth": time.perf_counter() - t1}}
+    pooled = (torch.cat([c.residual[:, 0] for _, c in sweep]), torch.cat([c.correct[:, 0] for _, c in sweep]))
+    return report, {"pooled": pooled, "last": last}
+
+
+def run_scaling(ckpt: str | Path, out_dir: str | Path, cfg: ScalingConfig, external: Sequence[str] = (),
+                max_items: int | None = None, device: str | None = None) -> dict[str, dict[str, Any]]:
+    """Scale a checkpoint on its generated test set and on each external list; one folder each."""
+    run, model = load_checkpoint(ckpt)
+    model = check_scalable(model)
+    if run.task.name not in PUZZLES:
+        raise ValueError(f"{ckpt} is a {run.task.name!r} checkpoint; test-time scaling scores puzzles")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    spec, verifier = PUZZLES[run.task.name], VERIFIERS[run.task.name]
+    dm = build_datamodule(run)
+    dm.setup("test")
+    test = dm.test_dataloader().dataset
+    datasets = {"test": Subset(test, range(min(max_items, len(test)))) if max_items else test}
+    datasets |= {Path(p).stem: external_for(p, run, ckpt) for p in external}
+    own_mode = getattr(run.model, "inference", "solver")
+    reports = {}
+    for name, dataset in datasets.items():
+        report, figures = scale_dataset(model, spec, verifier, dataset, cfg, device)
+        single = score(model, spec, dataset, own_mode, run.task.eval_batch_size, device)
+        folder = Path(out_dir) / name
+        reports[name] = {"checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name, "dataset": name,
+                         "full_test_set": name != "test" or not max_items,
+                         "single_trajectory": {k: single[k] for k in ("mode", "exact_acc", "exact_ci95", "n_items",
+                                                                      "mean_iterations")},
+                         **report, "config": cfg.to_dict(),
+                         "plots": {"equal_compute": "equal_compute.png", "accuracy_vs_residual": "accuracy_vs_residual.png",
+                                   "energy_histograms": "energy_histograms.png"}}
+        write_figures(reports[name], figures, cfg, folder, f"{run.model.name} on {run.task.name}/{name}")
+        write_json(folder / "scaling.json", reports[name])
+    return reports
+
+
+def write_figures(report: Mapping[str, Any], figures: Mapping[str, Any], cfg: ScalingConfig, folder: Path,
+                  title: str) -> None:
+    fixed = [r for r in report["depth"] if r["depth"].startswith("iters=")]
+    shown = cfg.plot_methods or list(dict.fromkeys(r["method"] for r in report["breadth"]))
+    plot_equal_compute(fixed, report["breadth"], shown, folder / report["plots"]["equal_compute"], title)
+    plot_accuracy_vs_residual(*figures["pooled"], folder / report["plots"]["accuracy_vs_residual"])
+    if figures["last"] is not None and figures["last"].energies:
+        plot_histograms(figures["last"].energies, figures["last"].correct, folder / report["plots"]["energy_histograms"])
+
+
+def external_for(path: str, run, ckpt: str | Path) -> Dataset:
+    """An external Sudoku list, refused with a reason when its grids are not the model's size."""
+    if run.task.name != "sudoku":
+        raise ValueError(f"external sets are Sudoku puzzle lists; {ckpt} is a {run.task.name} checkpoint")
+    with open(path) as fh:
+        first = next((line.strip() for line in fh if line.strip() and not line.startswith("#")), "")
+    side, trained = round(len(first) ** 0.5), run.task.data.get("size", 9)
+    if side != trained:
+        raise ValueError(f"{path} holds {side}x{side} puzzles but {ckpt} is a {trained}x{trained} model: the external "
+                         f"hard sets only make sense for a model trained at their size (e.g. experiment=sudoku_extreme)")
+    return external_dataset(path, run)
+
+
+def run_from_config(cfg: Any) -> dict[str, dict[str, Any]]:
+    """Run from a composed eval config holding a ``scaling`` node (what ``eval.py`` would dispatch)."""
+    args = to_plain(cfg)
+    if args.get("ckpt") in (None, "???"):
+        raise ConfigError("ckpt", "required: the checkpoint to scale, e.g. ckpt=outputs/RUN/checkpoints/last.ckpt")
+    ckpt = Path(args["ckpt"])
+    scaling = from_mapping(ScalingConfig, args.get("scaling") or {}, "scaling")
+    out_dir = args.get("out_dir") or ckpt.parent.parent / "scaling"
+    return run_scaling(ckpt, out_dir, scaling, args.get("external") or [], args.get("max_items"), args.get("device"))
+
+
+def compose_config(overrides: Sequence[str]):
+    """``configs/eval.yaml`` plus the scaling group (``default`` unless ``scaling=NAME`` is given)."""
+    from hydra import compose, initialize_config_dir
+
+    from attractor.config import register_resolvers
+
+    register_resolvers()
+    group = [o for o in overrides if o.lstrip("+").startswith("scaling=")]
+    rest = [o for o in overrides if o not in group]
+    choice = group[-1].lstrip("+") if group else "scaling=default"
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
+        return compose(config_name="eval", overrides=[f"+{choice}", *rest])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    reports = run_from_config(compose_config(sys.argv[1:] if argv is None else argv))
+    for name, r in reports.items():
+        s = r["single_trajectory"]
+        print(f"[{name}] n={r['n_items']}  model's own ({s['mode']}): {s['exact_acc']:.3f}")
+        for row in r["depth"]:
+            print(f"  depth {row['depth']:>24}  fevals {row['fevals']:7.1f}  exact {row['accuracy']:.3f}")
+        for row in (row for row in r["breadth"] if row["k"] == max(row["k"] for row in r["breadth"])):
+            print(f"  K={row['k']} @ {row['depth']}  {row['method']:>52}  exact {row['accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
