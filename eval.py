@@ -1,7 +1,9 @@
 """Evaluate a checkpoint: `python eval.py ckpt=outputs/RUN/checkpoints/last.ckpt [external=[...]]`.
 
-Scores the full test set in every inference mode (solver removed, fixed depths, adaptive) and
-writes eval.json and accuracy_vs_iterations.png next to the checkpoint's run.
+Puzzles: the full test set in every inference mode (solver removed, fixed depths, adaptive), written
+to eval.json and accuracy_vs_iterations.png next to the checkpoint's run. Language models: the whole
+val split in every mode (perplexity, bits per byte) to eval.json and ppl_vs_iterations.png; or, with
+`action=sample prompt=...`, a sampled continuation.
 """
 from __future__ import annotations
 
@@ -14,14 +16,12 @@ from attractor.config import register_resolvers
 
 register_resolvers()
 
+SAMPLE_KEYS = ("prompt", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "mode")
 
-@hydra.main(config_path="configs", config_name="eval", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+
+def evaluate_puzzle(ckpt: Path, out_dir: Path, args: dict) -> None:
     from attractor.evaluation.puzzle import evaluate_checkpoint
 
-    args = OmegaConf.to_container(cfg, resolve=True)
-    ckpt = Path(args.pop("ckpt"))
-    out_dir = args.pop("out_dir") or ckpt.parent.parent
     report = evaluate_checkpoint(ckpt, out_dir, **args)
     for row in report["sweep"]:
         lo, hi = row["exact_ci95"]
@@ -29,7 +29,46 @@ def main(cfg: DictConfig) -> None:
               f"  iters {row['mean_iterations']:.1f}  (n={row['n_items']})")
     for name, row in report["external"].items():
         print(f"{name}: exact {row['exact_acc']:.3f} on {row['n_items']} puzzles")
-    print(f"wrote {Path(out_dir) / 'eval.json'}")
+
+
+def evaluate_lm(ckpt: Path, out_dir: Path, args: dict) -> None:
+    from attractor.evaluation.lm import evaluate_lm_checkpoint
+
+    if args.pop("external"):
+        raise ValueError("external: external test sets are Sudoku lists; this is a language-model checkpoint")
+    report = evaluate_lm_checkpoint(ckpt, out_dir, **args)
+    for row in report["sweep"]:
+        print(f"{row['mode']:>9}  loss {row['loss']:.4f}  ppl {row['ppl']:.3f}  bpb {row['bpb']:.4f}"
+              f"  iters {row['mean_iterations']:.1f}  (n={row['n_tokens']} tokens)")
+
+
+def sample_lm(ckpt: Path, args: dict, expect_model: str | None, device: str | None) -> None:
+    from attractor.evaluation.lm import load_lm, sample
+
+    _, model, tokenizer = load_lm(ckpt, expect_model)
+    gen = sample(model, tokenizer, device=device or "cpu", **args)
+    print(gen.prompt + gen.text)
+    print(f"[{len(gen.token_ids)} tokens in {gen.seconds:.2f} s: {gen.ms_per_token:.1f} ms/token]")
+
+
+@hydra.main(config_path="configs", config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from attractor.evaluation.checkpoint import load_checkpoint
+
+    args = OmegaConf.to_container(cfg, resolve=True)
+    ckpt, action = Path(args.pop("ckpt")), args.pop("action")
+    sampling = {k: args.pop(k) for k in SAMPLE_KEYS}
+    out_dir = Path(args.pop("out_dir") or ckpt.parent.parent)
+    task = load_checkpoint(ckpt)[0].task.name
+    if action == "sample":
+        if task != "lm":
+            raise ValueError(f"action=sample: {ckpt} is a {task!r} checkpoint, not a language model")
+        sample_lm(ckpt, sampling, args["expect_model"], args["device"])
+        return
+    if action != "evaluate":
+        raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample'")
+    (evaluate_lm if task == "lm" else evaluate_puzzle)(ckpt, out_dir, args)
+    print(f"wrote {out_dir / 'eval.json'}")
 
 
 if __name__ == "__main__":

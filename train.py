@@ -18,6 +18,7 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     from pathlib import Path
 
+    from attractor.evaluation.lm import evaluate_lm_checkpoint
     from attractor.evaluation.puzzle import evaluate_checkpoint
     from attractor.tasks.config import validate_run
     from attractor.tasks.harness import datamodule_class, train
@@ -28,9 +29,11 @@ def main(cfg: DictConfig) -> None:
     print(f"checkpoints: {result.last_checkpoint.parent}")
     print(f"metrics:     {run_dir / 'metrics.json'}")
     if run.eval_after_fit and result.metrics and result.last_checkpoint.exists():
-        report = evaluate_checkpoint(result.last_checkpoint, run_dir)
-        print(f"evaluation:  {run_dir / 'eval.json'} (exact {report['exact_acc']:.3f} "
-              f"[{report['exact_ci95'][0]:.3f}, {report['exact_ci95'][1]:.3f}] on {report['n_items']} items)")
+        evaluate = evaluate_lm_checkpoint if run.task.name == "lm" else evaluate_checkpoint
+        report = evaluate(result.last_checkpoint, run_dir)
+        solver_row = next(row for row in report["sweep"] if row["mode"] == "solver")
+        figures = ", ".join(f"{k} {v:.3f}" for k, v in solver_row.items() if k in ("exact_acc", "cell_acc", "ppl", "bpb"))
+        print(f"evaluation:  {run_dir / 'eval.json'} ({figures}; every inference mode is in the file)")
         print(f"plot:        {run_dir / report['plot']}")
 
 

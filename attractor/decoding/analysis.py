@@ -1,6 +1,7 @@
 """Post-hoc analysis of a run's records: accuracy vs K and how well each energy flags correctness."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,10 +11,22 @@ from attractor.decoding.selection import select_all
 from attractor.decoding.weights import WeightSpec
 
 
-def accuracy_vs_k(
+def correct_at_k(record: Mapping[str, Any], k: int, weightings: Sequence[WeightSpec]) -> dict[str, bool]:
+    """Whether each method (and ``pass@k``: some particle is right) is correct on one question when
+    it sees only the first k particles; greedy does not depend on k."""
+    parts = record["particles"][:k]
+    answers = [p["answer"] for p in parts]
+    energies = {e: [p["energies"][e] for p in parts] for e in parts[0]["energies"]}
+    picks = select_all(answers, energies, weightings)
+    if "greedy" in record:
+        picks["greedy"] = record["greedy"]["answer"]
+    return {m: a == record["gold"] for m, a in picks.items()} | {"pass@k": any(p["correct"] for p in parts)}
+
+
+def correct_vs_k(
     records: Sequence[Mapping[str, Any]], ks: Sequence[int], weightings: Sequence[WeightSpec]
-) -> dict[str, dict[int, float]]:
-    """Accuracy of every method using only the first k particles of each question, for each k.
+) -> dict[int, list[dict[str, bool]]]:
+    """Per k, :func:`correct_at_k` of every record (in record order, so methods pair up).
 
     Particles are drawn independently, so the first k are a sample of size k; all k share the
     same particles, which keeps the comparison across methods and across k paired.
@@ -21,22 +34,32 @@ def accuracy_vs_k(
     k_max = min(len(r["particles"]) for r in records)
     bad = [k for k in ks if not 1 <= k <= k_max]
     if bad:
-        raise ValueError(f"accuracy_vs_k: k must be in [1, {k_max}], got {bad}")
+        raise ValueError(f"correct_vs_k: k must be in [1, {k_max}], got {bad}")
+    return {k: [correct_at_k(r, k, weightings) for r in records] for k in ks}
+
+
+def accuracy_vs_k(
+    records: Sequence[Mapping[str, Any]], ks: Sequence[int], weightings: Sequence[WeightSpec]
+) -> dict[str, dict[int, float]]:
+    """Accuracy of every method using only the first k particles of each question, for each k."""
     curves: dict[str, dict[int, float]] = {}
-    for k in ks:
-        hits: dict[str, int] = {}
-        for r in records:
-            parts = r["particles"][:k]
-            answers = [p["answer"] for p in parts]
-            energies = {e: [p["energies"][e] for p in parts] for e in parts[0]["energies"]}
-            picks = select_all(answers, energies, weightings)
-            if "greedy" in r:
-                picks["greedy"] = r["greedy"]["answer"]
-            for m, a in picks.items():
-                hits[m] = hits.get(m, 0) + (a == r["gold"])
-        for m, h in hits.items():
-            curves.setdefault(m, {})[k] = h / len(records)
+    for k, rows in correct_vs_k(records, ks, weightings).items():
+        for m in rows[0]:
+            curves.setdefault(m, {})[k] = sum(row[m] for row in rows) / len(rows)
     return curves
+
+
+def paired_sign_test(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
+    """Questions only ``a`` gets right, only ``b`` gets right, and the exact two-sided p-value of
+    that split under "neither is better" (McNemar's exact test): what a paired comparison of two
+    selectors on the same particles needs, since their confidence intervals overlap heavily."""
+    if len(a) != len(b):
+        raise ValueError(f"paired_sign_test: {len(a)} vs {len(b)} outcomes")
+    wins = sum(x and not y for x, y in zip(a, b))
+    losses = sum(y and not x for x, y in zip(a, b))
+    n = wins + losses
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
+    return wins, losses, min(1.0, 2 * tail)
 
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:

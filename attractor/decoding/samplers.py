@@ -68,6 +68,13 @@ class _LastPositionHook:
         out = output[0] if isinstance(output, tuple) else output
         self.steps.append(out[:, -1, :].detach().float())
 
+    def expand_last(self, rows: torch.Tensor, n: int) -> None:
+        """Spread the last capture, made on the batch rows ``rows`` only, over all ``n`` rows
+        (zeros elsewhere), so captures of calls on shrinking batches still stack."""
+        if self.steps:
+            last = self.steps[-1]
+            self.steps[-1] = last.new_zeros((n, last.shape[-1])).index_copy_(0, rows, last)
+
     def stacked(self) -> torch.Tensor | None:
         """(N, T, H) over the calls since the last reset, or None when no module was hooked."""
         return torch.stack(self.steps, dim=1).cpu() if self._handle is not None else None
@@ -205,9 +212,10 @@ class CharTokenizer(Protocol):
 
 class NativeSampler(Sampler):
     """One of the project's own LMs: any module mapping a LongTensor (B, T) to an object with
-    ``.logits`` (B, T, V). Re-runs the full forward each step (no KV cache assumed) and batches the
-    K particles of one prompt, which share their prompt, so no padding mask is needed. With
-    ``max_len`` the model sees only the last ``max_len`` tokens (its position tables' reach)."""
+    ``.logits`` (B, T, V). Re-runs the full forward each step (no KV cache assumed). Prompts of the
+    same token length are batched together, K rows each: equal lengths need no padding, hence no
+    attention mask, which these models do not take. With ``max_len`` the model sees only the last
+    ``max_len`` tokens (its position tables' reach)."""
 
     def __init__(
         self,
@@ -229,18 +237,33 @@ class NativeSampler(Sampler):
     def sample(self, prompts: Sequence[str], k: int, params: SamplingParams) -> list[list[Particle]]:
         if params.temperature == 0 and k != 1:
             raise ValueError(f"greedy decoding (temperature 0) gives one trajectory, asked for k={k}")
-        return [self._sample_one(p, k, params) for p in prompts]
-
-    def _sample_one(self, prompt: str, k: int, params: SamplingParams) -> list[Particle]:
-        ids = torch.tensor([self.tokenizer.encode(prompt)] * k, device=self.device)
-        if ids.shape[1] == 0:
+        encoded = [self.tokenizer.encode(p) for p in prompts]
+        if any(len(ids) == 0 for ids in encoded):
             raise ValueError("NativeSampler: empty prompt (the model needs at least one token)")
-        prompt_len, finished = ids.shape[1], torch.zeros(k, dtype=torch.bool, device=self.device)
+        by_length: dict[int, list[int]] = {}
+        for i, ids in enumerate(encoded):
+            by_length.setdefault(len(ids), []).append(i)
+        clouds: list[list[Particle]] = [[] for _ in prompts]
+        for group in by_length.values():
+            flat = self._sample_rows([encoded[i] for i in group for _ in range(k)], params)
+            for j, i in enumerate(group):
+                clouds[i] = flat[j * k : (j + 1) * k]
+        return clouds
+
+    def _sample_rows(self, rows: list[list[int]], params: SamplingParams) -> list[Particle]:
+        """One trajectory per row; all rows have the same length."""
+        ids = torch.tensor(rows, device=self.device)
+        prompt_len, finished = ids.shape[1], torch.zeros(len(rows), dtype=torch.bool, device=self.device)
         step_logits: list[torch.Tensor] = []
         self.hook.reset()
         for _ in range(params.max_new_tokens):
             window = ids if self.max_len is None else ids[:, -self.max_len :]
-            logits = self.model(window).logits[:, -1, :].float()
+            active = (~finished).nonzero().squeeze(1)
+            # Finished rows leave the forward (rows are independent: causal, no padding); they get
+            # zero logits and hidden states, which lie past their EOS and are cut off.
+            out = self.model(window[active]).logits[:, -1, :].float()
+            logits = out.new_zeros((len(rows), out.shape[-1])).index_copy_(0, active, out)
+            self.hook.expand_last(active, len(rows))
             step_logits.append(logits.cpu())
             nxt = _draw(logits, params)
             if self.eos_id is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from attractor.solvers.config import SolverConfig
-from attractor.solvers.forward import Fn, ResidualMonitor, run_solver
+from attractor.solvers.forward import Fn, ResidualMonitor, run_with_fallback
 
 
 def attach_implicit_gradient(fz: torch.Tensor, z: torch.Tensor, cfg: SolverConfig) -> torch.Tensor:
@@ -27,7 +27,8 @@ def attach_implicit_gradient(fz: torch.Tensor, z: torch.Tensor, cfg: SolverConfi
         def adjoint_map(y: torch.Tensor) -> torch.Tensor:
             return torch.autograd.grad(fz, z, y, retain_graph=True)[0] + grad
 
-        return run_solver(cfg.b_solver, adjoint_map, torch.zeros_like(grad), cfg.b_max_iter, cfg.b_tol, cfg.b_stop_mode, cfg)
+        return run_with_fallback(cfg.b_solver, lambda: adjoint_map, torch.zeros_like(grad), cfg.b_max_iter, cfg.b_tol,
+                                 cfg.b_stop_mode, cfg)
 
     handle = fz.register_hook(adjoint_hook)
     return fz

@@ -77,6 +77,21 @@ def run_solver(
     return z
 
 
+def run_with_fallback(name: str, make_f: Callable[[], Fn], x0: torch.Tensor, budget: int, tol: float,
+                      stop_mode: str, cfg: SolverConfig, return_final: bool = False) -> torch.Tensor:
+    """``run_solver``, falling back to plain iteration when Anderson's or Broyden's least squares go
+    singular (a LinAlgError or non-finite iterates). ``make_f`` gives a fresh f for each attempt, so
+    a residual monitor only records the attempt that produced the answer."""
+    try:
+        z = run_solver(name, make_f(), x0, budget, tol, stop_mode, cfg, return_final)
+        if torch.isfinite(z).all() or name == "fixed_point_iter":
+            return z
+    except torch.linalg.LinAlgError:
+        if name == "fixed_point_iter":
+            raise
+    return run_solver("fixed_point_iter", make_f(), x0, budget, tol, stop_mode, cfg, return_final)
+
+
 def summarise(
     monitor: ResidualMonitor, cfg: SolverConfig, adaptive: bool, return_trace: bool, final_abs: torch.Tensor,
     final_rel: torch.Tensor,
@@ -113,13 +128,15 @@ def forward_solve(
     """
     if budget < 1:
         raise ValueError(f"a solve needs at least one iteration, got {budget}")
-    monitor = ResidualMonitor(f)
+    monitors: list[ResidualMonitor] = []
+
+    def fresh_monitor() -> ResidualMonitor:
+        monitors.append(ResidualMonitor(f))
+        return monitors[-1]
+
     tol = cfg.tol if adaptive else -1.0
-    z = run_solver(cfg.name, monitor, z0, budget, tol, cfg.stop_mode, cfg, return_final=not adaptive)
-    if not torch.isfinite(z).all() and cfg.name != "fixed_point_iter":
-        # Anderson's and Broyden's least squares can go singular: fall back to plain iteration.
-        monitor = ResidualMonitor(f)
-        z = run_solver("fixed_point_iter", monitor, z0, budget, tol, cfg.stop_mode, cfg, return_final=not adaptive)
+    z = run_with_fallback(cfg.name, fresh_monitor, z0, budget, tol, cfg.stop_mode, cfg, return_final=not adaptive)
+    monitor = monitors[-1]
     final_abs, final_rel = _residual_of_estimate(monitor, cfg, adaptive)
     return z, summarise(monitor, cfg, adaptive, return_trace, final_abs, final_rel)
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,15 +22,11 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from attractor.config import require
 from attractor.data.sampling import StepBatchSampler
 from attractor.data.text import TextDataModule, prepare_corpus
-from attractor.models import build_model
-from attractor.models.output import ModelOutput
+from attractor.tasks.base import SequenceTask
 from attractor.tasks.config import Run
-from attractor.tasks.ema import EMA
-from attractor.tasks.puzzle import PuzzleTask
 
 Tensor = torch.Tensor
 PREPARE_ROOT = Path("data_cache") / "text"
-SOLVER_STATS = ("iterations", "abs_residual", "rel_residual", "converged", "jacobian_frobenius")
 
 
 def next_token_nll(logits: Tensor, labels: Tensor) -> Tensor:
@@ -112,31 +106,16 @@ class LMDataModule(TextDataModule):
         return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers)
 
 
-class LMTask(L.LightningModule):
+class LMTask(SequenceTask):
     """Causal LM training: loss = mean next-token cross-entropy + the model's aux loss."""
 
     datamodule = LMDataModule
 
-    # Plumbing identical for every task (EMA, optimizer, step timing, checkpoint hooks), borrowed
-    # from PuzzleTask rather than copied; it belongs in a shared base class.
-    forward = PuzzleTask.forward
-    configure_optimizers = PuzzleTask.configure_optimizers
-    on_train_batch_start = PuzzleTask.on_train_batch_start
-    on_validation_start = PuzzleTask.on_validation_start
-    on_validation_end = PuzzleTask.on_validation_end
-    on_save_checkpoint = PuzzleTask.on_save_checkpoint
-    on_load_checkpoint = PuzzleTask.on_load_checkpoint
-
     def __init__(self, run: Run):
-        super().__init__()
         require(run.train.supervision_steps == 1, "train.supervision_steps",
                 f"deep supervision is a puzzle recipe; lm trains one segment, got {run.train.supervision_steps}")
         require(run.task.causal, "task.causal", "a language model must be causal")
-        self.run = run
-        self.save_hyperparameters({"config": run.raw})
-        self.model = build_model(run.model)
-        self.ema = EMA(self.model, run.optim.ema_decay) if run.optim.ema_decay > 0 else None
-        self._step_started = 0.0
+        super().__init__(run)
         self._val_nll = self._val_tokens = 0.0
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -145,25 +124,8 @@ class LMTask(L.LightningModule):
         loss = next_token_nll(out.logits, labels) / labels.numel()
         if out.aux_loss is not None:
             loss = loss + out.aux_loss
-        self._log_step(loss, out, inputs)
+        self.log_train_step(loss, out, inputs.shape[0])
         return loss
-
-    def _log_step(self, loss: Tensor, out: ModelOutput, inputs: Tensor) -> None:
-        logs = {"train/loss": loss.detach()}
-        logs.update({f"train/{k}": out.stats[k].float().mean() for k in SOLVER_STATS if k in out.stats})
-        if inputs.is_cuda:
-            logs["perf/peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-        self.log_dict(logs, on_step=True, on_epoch=False, batch_size=inputs.shape[0])
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False,
-                 batch_size=inputs.shape[0])
-
-    def on_train_batch_end(self, outputs, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """Update the EMA, then log tokens/s of the whole step: forward, backward and optimizer."""
-        PuzzleTask.on_train_batch_end(self, outputs, batch, batch_idx)
-        elapsed = time.perf_counter() - self._step_started
-        tokens = batch["inputs"].numel() * self.trainer.world_size
-        self.log("perf/tokens_per_s", tokens / elapsed, on_step=True, on_epoch=False,
-                 batch_size=batch["inputs"].shape[0])
 
     def on_validation_epoch_start(self) -> None:
         self._val_nll = self._val_tokens = 0.0

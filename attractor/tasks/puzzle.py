@@ -1,20 +1,15 @@
-"""Grid-to-grid puzzles (Sudoku, Maze) as a LightningModule: loss, deep supervision, EMA, metrics."""
+"""Grid-to-grid puzzles (Sudoku, Maze) as a LightningModule: loss, deep supervision, metrics."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
 from attractor.data import maze, sudoku
-from attractor.models import build_model
-from attractor.models.output import ModelOutput
+from attractor.tasks.base import SequenceTask
 from attractor.tasks.config import Run
-from attractor.tasks.ema import EMA
-from attractor.tasks.optim import build_optimizer
 
 Tensor = torch.Tensor
 
@@ -51,20 +46,12 @@ def grid_metrics(spec: PuzzleSpec, logits: Tensor, inputs: Tensor, labels: Tenso
     }
 
 
-class PuzzleTask(L.LightningModule):
+class PuzzleTask(SequenceTask):
     """Trains any of the three models on a grid puzzle; evaluates with EMA weights when enabled."""
 
     def __init__(self, run: Run):
-        super().__init__()
-        self.run = run
+        super().__init__(run)
         self.spec = PUZZLES[run.task.name]
-        self.save_hyperparameters({"config": run.raw})
-        self.model = build_model(run.model)
-        self.ema = EMA(self.model, run.optim.ema_decay) if run.optim.ema_decay > 0 else None
-        self._step_started = 0.0
-
-    def forward(self, inputs: Tensor, mode: str | None = None, state: Tensor | None = None) -> ModelOutput:
-        return self.model(inputs, mode=mode, state=state)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         inputs, labels = batch["inputs"], batch["labels"]
@@ -76,34 +63,12 @@ class PuzzleTask(L.LightningModule):
                 segment_loss = segment_loss + out.aux_loss
             loss = loss + segment_loss / segments
             state = out.state
-        self._log_step(loss, out, inputs, labels)
-        return loss
-
-    def _log_step(self, loss: Tensor, out: ModelOutput, inputs: Tensor, labels: Tensor) -> None:
         with torch.no_grad():
             m = grid_metrics(self.spec, out.logits, inputs, labels)
-        batch = inputs.shape[0]
-        logs = {"train/loss": loss.detach(), "train/exact_acc": m["solved"].float().mean(),
-                "train/cell_acc": m["cells_right"].sum() / m["cells_scored"].sum().clamp(min=1)}
-        for key in ("iterations", "abs_residual", "rel_residual", "converged", "jacobian_frobenius"):
-            if key in out.stats:
-                logs[f"train/{key}"] = out.stats[key].float().mean()
-        elapsed = time.perf_counter() - self._step_started
-        if self._step_started and elapsed > 0:
-            world = self.trainer.world_size if self._trainer is not None else 1
-            logs["perf/samples_per_s"] = batch * world / elapsed
-            logs["perf/tokens_per_s"] = batch * world * inputs.shape[1] / elapsed
-        if inputs.is_cuda:
-            logs["perf/peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-        self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, batch_size=batch, sync_dist=False)
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False, batch_size=batch)
-
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:
-        self._step_started = time.perf_counter()
-
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if self.ema is not None:
-            self.ema.update(self.model)
+        self.log_train_step(loss, out, inputs.shape[0], {
+            "train/exact_acc": m["solved"].float().mean(),
+            "train/cell_acc": m["cells_right"].sum() / m["cells_scored"].sum().clamp(min=1)})
+        return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         inputs, labels = batch["inputs"], batch["labels"]
@@ -116,23 +81,3 @@ class PuzzleTask(L.LightningModule):
         if "iterations" in out.stats:
             logs["val/iterations"] = out.stats["iterations"].float().mean()
         self.log_dict(logs, on_epoch=True, batch_size=inputs.shape[0], sync_dist=True, prog_bar=True)
-
-    def on_validation_start(self) -> None:
-        if self.ema is not None:
-            self._ema_context = self.ema.applied(self.model)
-            self._ema_context.__enter__()
-
-    def on_validation_end(self) -> None:
-        if self.ema is not None:
-            self._ema_context.__exit__(None, None, None)
-
-    def configure_optimizers(self) -> dict:
-        return build_optimizer(self.model, self.run.optim, self.run.train.max_steps)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        if self.ema is not None:
-            checkpoint["ema_state_dict"] = self.ema.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if self.ema is not None:
-            self.ema.load_state_dict(checkpoint["ema_state_dict"])

@@ -27,8 +27,10 @@ class Bigram(nn.Module):
         self.table = nn.Embedding(len(ALPHABET), len(ALPHABET))
         with torch.no_grad():
             self.table.weight[:, ALPHABET.index("$")] += 1.0
+        self.batch_sizes = []
 
     def forward(self, ids):
+        self.batch_sizes.append(ids.shape[0])
         return SimpleNamespace(logits=self.table(ids))
 
 
@@ -36,11 +38,12 @@ def test_native_particles_use_raw_logits_and_stop_at_eos():
     model, eos = Bigram(), ALPHABET.index("$")
     sampler = NativeSampler(model, CharTok(), eos_id=eos, hidden_module="table")
     torch.manual_seed(0)
-    clouds = sampler.sample(["ab", "c+a"], 6, SamplingParams(temperature=2.0, top_p=0.9, max_new_tokens=12))
-    assert [len(c) for c in clouds] == [6, 6]
+    prompts = ["ab", "c+a", "b+"]  # "ab" and "b+" share a batch; the log-probs below tell clouds apart
+    clouds = sampler.sample(prompts, 6, SamplingParams(temperature=2.0, top_p=0.9, max_new_tokens=12))
+    assert [len(c) for c in clouds] == [6, 6, 6]
     raw = torch.log_softmax(model.table.weight.detach(), -1)
     ended_early = 0
-    for prompt, cloud in zip(["ab", "c+a"], clouds):
+    for prompt, cloud in zip(prompts, clouds):
         for p in cloud:
             prev = [CharTok().encode(prompt)[-1]] + p.token_ids[:-1]
             torch.testing.assert_close(p.logprobs, raw[prev, p.token_ids])
@@ -49,6 +52,7 @@ def test_native_particles_use_raw_logits_and_stop_at_eos():
             assert eos not in p.token_ids[:-1] and "$" not in p.text
             ended_early += p.n_tokens < 12
     assert ended_early > 0
+    assert model.batch_sizes[0] == 12 and min(model.batch_sizes) < 6  # finished rows leave the forward
 
 
 def test_native_greedy_and_stop_strings():

@@ -113,3 +113,25 @@ def test_spectral_radius_matches_largest_eigenvalue():
     sym = sym + sym.T
     radius = spectral_radius(lambda z: z @ sym.T, torch.randn(2, 5, dtype=torch.float64), iters=300)
     assert torch.allclose(radius, torch.linalg.eigvalsh(sym).abs().max().expand(2), rtol=1e-4)
+
+
+def test_singular_anderson_falls_back_to_plain_iteration(monkeypatch):
+    import attractor.solvers.forward as forward
+
+    real = forward.get_solver
+
+    def failing(name):
+        if name != "anderson":
+            return real(name)
+
+        def singular(*args, **kwargs):
+            raise torch.linalg.LinAlgError("singular")
+
+        return singular
+
+    monkeypatch.setattr(forward, "get_solver", failing)
+    _, x, f = _contractive_problem()
+    with torch.no_grad():
+        eq = solve(f, torch.zeros_like(x), SolverConfig(name="anderson", tol=1e-8, max_iter=60, stop_mode="abs"))
+    assert eq.stats["converged"].all()
+    assert torch.allclose(eq.z, f(eq.z), atol=1e-6)

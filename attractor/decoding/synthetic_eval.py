@@ -1,0 +1,92 @@
+"""The synthetic-task experiment's evaluation: Gibbs-basin decoding of an lm checkpoint trained on
+the synthetic corpus, every method scored at each K on the same particles, with paired tests.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from attractor.decoding.analysis import correct_vs_k, paired_sign_test
+from attractor.decoding.arithmetic import TEMPLATE
+from attractor.decoding.config import DecodeConfig
+from attractor.decoding.datasets import build_prompt
+from attractor.decoding.plots import plot_run
+from attractor.decoding.runner import read_records, run_decoding
+from attractor.decoding.samplers import NativeSampler
+from attractor.decoding.synthetic import read_heldout
+from attractor.decoding.weights import WeightSpec
+from attractor.evaluation.lm import load_lm
+from attractor.io import write_json, write_text
+from attractor.stats import wilson_interval
+
+
+def native_sampler(ckpt: str | Path, hidden_module: str | None = None, device: str = "cpu") -> NativeSampler:
+    """A sampler over an lm checkpoint (loaded weights-only) with its corpus's char tokenizer.
+
+    A newline ends a trajectory: in the corpus every solution is one line, so the newline after
+    ``#### N`` is the end-of-answer token the char vocabulary otherwise lacks.
+    """
+    _, model, tokenizer = load_lm(ckpt)
+    if tokenizer.kind != "char":
+        raise ValueError(f"{ckpt}: expected a char-level tokenizer, got {tokenizer.kind!r}")
+    (eos_id,) = tokenizer.encode("\n").tolist()
+    as_lists = SimpleNamespace(encode=lambda text: tokenizer.encode(text).tolist(), decode=tokenizer.decode)
+    return NativeSampler(model, as_lists, eos_id=eos_id, hidden_module=hidden_module, device=device,
+                         max_len=model.cfg.max_len)
+
+
+def k_table(records: Sequence[dict[str, Any]], ks: Sequence[int], weightings: Sequence[WeightSpec],
+            baseline: str = "majority") -> dict[str, dict[int, dict[str, Any]]]:
+    """Per method and K (first K particles of the same clouds): correct, accuracy, Wilson 95%
+    interval, and the paired sign test against ``baseline`` at the same K."""
+    table: dict[str, dict[int, dict[str, Any]]] = {}
+    for k, rows in correct_vs_k(records, ks, weightings).items():
+        base = [row[baseline] for row in rows]
+        for m in rows[0]:
+            hits = [row[m] for row in rows]
+            wins, losses, p = paired_sign_test(hits, base)
+            table.setdefault(m, {})[k] = {
+                "correct": sum(hits), "n": len(hits), "accuracy": sum(hits) / len(hits),
+                "ci95": list(wilson_interval(sum(hits), len(hits))),
+                f"vs_{baseline}": {"wins": wins, "losses": losses, "p": p},
+            }
+    return table
+
+
+def markdown_tables(table: dict[str, dict[int, dict[str, Any]]], baseline: str = "majority") -> str:
+    """Two Markdown tables: accuracy with 95% CI per K, and the paired difference from ``baseline``."""
+    ks = sorted(next(iter(table.values())))
+    head = "| method | " + " | ".join(f"K={k}" for k in ks) + " |\n|---|" + "---|" * len(ks) + "\n"
+    acc, diff = head, head
+    for m, row in table.items():
+        name = m.replace("|", "\\|")  # method names such as gibbs[nll|boltzmann(...)] hold a pipe
+        acc += f"| {name} | " + " | ".join(
+            "{:.1f} [{:.1f}, {:.1f}]".format(100 * row[k]["accuracy"], *(100 * x for x in row[k]["ci95"])) for k in ks
+        ) + " |\n"
+        if m != baseline:
+            cells = []
+            for k in ks:
+                t = row[k][f"vs_{baseline}"]
+                cells.append(f"{100 * (t['wins'] - t['losses']) / row[k]['n']:+.1f} ({t['wins']}/{t['losses']}, p={t['p']:.2g})")
+            diff += f"| {name} | " + " | ".join(cells) + " |\n"
+    return (f"Accuracy, % [Wilson 95% CI]\n\n{acc}\nPaired difference from {baseline}, points "
+            f"(questions only this method gets right / only {baseline} gets right, exact sign-test p)\n\n{diff}")
+
+
+def evaluate(ckpt: str | Path, corpus_dir: str | Path, cfg: DecodeConfig, out_dir: str | Path,
+             limit: int | None = None, ks: Sequence[int] = (1, 4, 8, 16), device: str = "cpu") -> dict[str, Any]:
+    """Decode the held-out problems with K = max(ks) particles each, then score every method at each
+    K on the first K particles (paired); writes the run, its plots, ``k_table.json`` and ``k_table.md``."""
+    if max(ks) > cfg.k:
+        raise ValueError(f"ks go up to {max(ks)} but the config samples k={cfg.k} particles")
+    problems = read_heldout(corpus_dir, limit)
+    prompts = [build_prompt(p.question, (), TEMPLATE) for p in problems]
+    summary = run_decoding(problems, prompts, native_sampler(ckpt, cfg.hidden_module, device), cfg, out_dir)
+    records = list(read_records(out_dir))
+    figures = plot_run(records, cfg.weights, out_dir)
+    table = k_table(records, ks, cfg.weights)
+    write_json(Path(out_dir) / "k_table.json", table)
+    write_text(Path(out_dir) / "k_table.md", markdown_tables(table))
+    return {"summary": summary, "energy_auroc": figures["energy_auroc"], "k_table": table}

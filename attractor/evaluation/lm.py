@@ -1,0 +1,161 @@
+"""Evaluate a language-model checkpoint on its whole val split in every inference mode, and sample.
+
+Writes ``eval.json`` (loss, perplexity and bits per byte per mode, with mean solver iterations) and
+a PNG of perplexity against iterations, so "remove the solver at inference" is measured for LMs as
+for puzzles. Every val window is scored unless ``max_items`` is given, and the JSON records how many.
+
+Sampling re-runs the model on the whole (cropped) context for each new token: no KV cache, see
+docs/lm.md for what that recomputes.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from attractor.data.text.tokenizer import Tokenizer, load_tokenizer
+from attractor.decoding.samplers import NativeSampler, SamplingParams
+from attractor.evaluation.checkpoint import load_checkpoint
+from attractor.evaluation.puzzle import sweep_modes
+from attractor.io import write_json
+from attractor.models import SequenceModel
+from attractor.plotting import save_figure
+from attractor.tasks.config import Run
+from attractor.tasks.harness import build_datamodule
+from attractor.tasks.lm import LMDataModule, bits_per_byte, next_token_nll
+
+
+@torch.no_grad()
+def score_lm(model: nn.Module, windows: Dataset, mode: str, batch_size: int, device: str,
+             meta: dict[str, Any]) -> dict[str, Any]:
+    """Token-weighted mean loss over ``windows`` in one inference mode, with perplexity, bits per
+    byte, mean solver iterations (per window: its slowest position) and throughput."""
+    nll = torch.zeros((), dtype=torch.float64)
+    n_tokens = n_windows = 0
+    iterations, residuals = [], []
+    start = time.perf_counter()
+    for batch in DataLoader(windows, batch_size=batch_size, shuffle=False):
+        inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
+        out = model(inputs, mode=mode)
+        nll += next_token_nll(out.logits, labels).double().cpu()
+        n_tokens += labels.numel()
+        n_windows += inputs.shape[0]
+        iterations.append(out.stats.get("iterations", torch.zeros(inputs.shape[0], device=device)).float().cpu())
+        if "rel_residual" in out.stats:
+            residuals.append(out.stats["rel_residual"].float().cpu())
+    seconds = time.perf_counter() - start
+    loss = nll.item() / n_tokens
+    return {
+        "mode": mode, "n_windows": n_windows, "n_tokens": n_tokens,
+        "loss": loss, "ppl": math.exp(loss), "bpb": bits_per_byte(loss, meta),
+        "mean_iterations": torch.cat(iterations).mean().item(),
+        "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
+        "seconds": seconds, "tokens_per_s": n_tokens / seconds,
+    }
+
+
+def _lm_data(run: Run, ckpt: str | os.PathLike) -> LMDataModule:
+    if run.task.name != "lm":
+        raise ValueError(f"{ckpt} is a {run.task.name!r} checkpoint; this evaluator scores language models")
+    dm = build_datamodule(run)
+    dm.setup("validate")
+    return dm
+
+
+def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, modes: list[str] | None = None,
+                           batch_size: int | None = None, max_items: int | None = None, device: str | None = None,
+                           expect_model: str | None = None) -> dict[str, Any]:
+    """Score a checkpoint on its corpus's whole val split in every mode; write eval.json and the plot.
+
+    Modes default to the model's sweep: solver removed, 1..32 iterations and adaptive for the
+    attractor; loop counts for the looped model; the transformer as it is.
+    """
+    run, model = load_checkpoint(ckpt, expect_model=expect_model)
+    dm = _lm_data(run, ckpt)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    val = dm.val_set if not max_items else Subset(dm.val_set, range(min(max_items, len(dm.val_set))))
+    modes = modes or sweep_modes(run.model.name)
+    sweep = [score_lm(model, val, mode, batch_size or run.task.eval_batch_size, device, dm.meta) for mode in modes]
+    default = next((s for s in sweep if s["mode"] == "solver"), sweep[-1])
+    report = {
+        "checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data_dir": str(dm.data_dir), "seq_len": run.task.seq_len,
+        "n_windows": default["n_windows"], "n_tokens": default["n_tokens"],
+        "val_tokens_in_split": dm.meta["tokens"]["val"], "full_val_split": not max_items,
+        **{k: default[k] for k in ("mode", "loss", "ppl", "bpb", "mean_iterations")},
+        "sweep": sweep,
+        "plot": "ppl_vs_iterations.png",
+    }
+    out_dir = Path(out_dir)
+    plot_lm_sweep(sweep, out_dir / report["plot"], f"{run.model.name} LM, val perplexity per inference mode")
+    write_json(out_dir / "eval.json", report)
+    return report
+
+
+def plot_lm_sweep(sweep: list[dict], path: Path, title: str) -> None:
+    """Validation perplexity against mean iterations, one point per inference mode."""
+    with save_figure(path) as (fig, ax):
+        xs, ys = [s["mean_iterations"] for s in sweep], [s["ppl"] for s in sweep]
+        ax.plot(xs, ys, "o-")
+        for x, y, s in zip(xs, ys, sweep):
+            ax.annotate(s["mode"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(xlabel="mean iterations", ylabel="validation perplexity", title=title)
+        ax.set_xscale("symlog", linthresh=1)
+
+
+@dataclass
+class Generation:
+    """A sampled continuation: its token ids and text (prompt excluded) and the time it took."""
+
+    prompt: str
+    token_ids: list[int]
+    text: str
+    seconds: float
+
+    @property
+    def ms_per_token(self) -> float:
+        return 1000 * self.seconds / max(len(self.token_ids), 1)
+
+
+class _InMode(nn.Module):
+    """The model called in one inference mode, as the sampler calls any LM: ``tokens -> output``."""
+
+    def __init__(self, model: SequenceModel, mode: str | None):
+        super().__init__()
+        self.model, self.mode = model, mode
+
+    def forward(self, tokens: torch.Tensor):
+        return self.model(tokens, mode=self.mode)
+
+
+def sample(model: SequenceModel, tokenizer: Tokenizer, prompt: str, max_new_tokens: int = 200,
+           temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+           mode: str | None = None, device: str = "cpu") -> Generation:
+    """Continue ``prompt`` by ``max_new_tokens`` tokens (temperature 0: greedy), reproducibly for a
+    seed. Each token re-runs the model on the last ``max_len`` tokens of the context."""
+    params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
+    as_lists = SimpleNamespace(encode=lambda text: tokenizer.encode(text).tolist(), decode=tokenizer.decode)
+    sampler = NativeSampler(_InMode(model, mode), as_lists, device=device, max_len=model.cfg.max_len)
+    devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        (particle,), = sampler.sample([prompt], 1, params)
+        seconds = time.perf_counter() - start
+    return Generation(prompt, particle.token_ids, particle.text, seconds)
+
+
+def load_lm(ckpt: str | os.PathLike, expect_model: str | None = None) -> tuple[Run, SequenceModel, Tokenizer]:
+    """The run, model (EMA weights if kept) and tokenizer of an LM checkpoint."""
+    run, model = load_checkpoint(ckpt, expect_model=expect_model)
+    return run, model, load_tokenizer(_lm_data(run, ckpt).data_dir)
