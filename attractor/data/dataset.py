@@ -124,13 +124,7 @@ class GridDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Batches as a function of the global step (see StepBatchSampler), so resuming replays them."""
         ds = GridDataset(self.train_set, self.augment_fn() if self.augment else None, self.seed)
-        trainer = self.trainer
-        sampler = StepBatchSampler(
-            len(ds), self.batch_size, self.seed,
-            max_steps=trainer.max_steps if trainer is not None and trainer.max_steps > 0 else 10**9,
-            start_step=lambda: trainer.global_step if trainer is not None else 0,
-            rank=lambda: (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1),
-        )
+        sampler = StepBatchSampler.following(self.trainer, len(ds), self.batch_size, self.seed)
         return DataLoader(ds, batch_sampler=sampler, num_workers=self.num_workers)
 
     def _eval_loader(self, max_items: int = 0) -> DataLoader:

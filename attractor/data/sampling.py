@@ -24,6 +24,15 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
         self.start_step, self.rank = start_step, rank
         self.steps_per_epoch = n_items // batch_size
 
+    @classmethod
+    def following(cls, trainer, n_items: int, batch_size: int, seed: int) -> "StepBatchSampler":
+        """A sampler that reads the step, the step limit and the rank from a Lightning trainer (or
+        runs from step 0 on one rank without one)."""
+        if trainer is None:
+            return cls(n_items, batch_size, seed, max_steps=10**9)
+        return cls(n_items, batch_size, seed, max_steps=trainer.max_steps if trainer.max_steps > 0 else 10**9,
+                   start_step=lambda: trainer.global_step, rank=lambda: (trainer.global_rank, trainer.world_size))
+
     def __len__(self) -> int:
         return self.max_steps
 

@@ -90,13 +90,7 @@ class LMDataModule(TextDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Windows as a function of the global step (see StepWindowSampler), so resuming replays them."""
-        trainer = self.trainer
-        sampler = StepWindowSampler(
-            len(self.train_set), self.batch_size, self.seed,
-            max_steps=trainer.max_steps if trainer is not None and trainer.max_steps > 0 else 10**9,
-            start_step=lambda: trainer.global_step if trainer is not None else 0,
-            rank=lambda: (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1),
-        )
+        sampler = StepWindowSampler.following(self.trainer, len(self.train_set), self.batch_size, self.seed)
         return DataLoader(_ByIndex(self.train_set), batch_sampler=sampler, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
