@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from attractor.data.gridset import GridSet
+from attractor.io import write_text
 from attractor.data.sampling import StepBatchSampler
 
 Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
@@ -95,7 +96,7 @@ class GridDataModule(L.LightningDataModule):
         self.write(files[0], train)
         self.write(files[1], test)
         meta = self.data_dir / "meta.json"
-        meta.write_text(json.dumps(self.generation_params(), indent=1, sort_keys=True))
+        write_text(meta, json.dumps(self.generation_params(), indent=1, sort_keys=True))
 
     def _subset(self, gs: GridSet, n: int | None, salt: int) -> GridSet:
         if n is None or n >= len(gs):
