@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from attractor.io import atomic_path
 
 HEADER = ("source", "q", "a", "rating")
 
@@ -61,17 +62,8 @@ def read_rows(path: str | os.PathLike) -> Iterator[Row]:
 
 def write_rows(path: str | os.PathLike, rows: Iterable[Row]) -> None:
     """Write rows with the public header; a temp file then rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(HEADER)
-            for r in rows:
-                writer.writerow((r.source, r.q, r.a, r.rating))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(HEADER)
+        for r in rows:
+            writer.writerow((r.source, r.q, r.a, r.rating))

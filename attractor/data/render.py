@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attractor.io import atomic_path
+
 SUDOKU_ALPHABET = ".123456789"
 MAZE_ALPHABET = "# SGo"
 _MAZE_COLOURS = {"#": "#333333", " ": "#ffffff", "S": "#2e7d32", "G": "#1565c0", "o": "#f9a825"}
@@ -76,9 +78,9 @@ def render_png(path: str | os.PathLike, inputs: np.ndarray, labels: np.ndarray |
     if title:
         fig.suptitle(title)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return out

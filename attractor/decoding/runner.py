@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from attractor.decoding.energies import compute_energies
 from attractor.decoding.particle import Particle
 from attractor.decoding.samplers import Sampler
 from attractor.decoding.selection import gibbs_weights, method_names, select_all
+from attractor.io import atomic_path, write_json
 from attractor.stats import wilson_interval
 
 RECORDS_FILE, SUMMARY_FILE = "particles.jsonl", "summary.json"
@@ -116,24 +116,15 @@ def run_decoding(
         "energy_overhead_fraction": score_s / gen_s if gen_s > 0 else None,
         "config": cfg.to_dict(),
     }
-    write_json_atomic(out_dir / SUMMARY_FILE, summary)
+    write_json(out_dir / SUMMARY_FILE, summary)
     return summary
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON so that a reader never sees a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
 def _atomic_lines(path: Path) -> Iterator[Callable[[str], Any]]:
     """Yield a line writer; the file appears under its name only once everything is written."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as fh:
+    with atomic_path(path) as tmp, tmp.open("w") as fh:
         yield lambda line: fh.write(line + "\n")
-    os.replace(tmp, path)
 
 
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
