@@ -1,9 +1,10 @@
 """Evaluate a checkpoint: `python eval.py ckpt=outputs/RUN/checkpoints/last.ckpt [external=[...]]`.
 
 Puzzles: the full test set in every inference mode (solver removed, fixed depths, adaptive), written
-to eval.json and accuracy_vs_iterations.png next to the checkpoint's run. Language models: the whole
-val split in every mode (perplexity, bits per byte) to eval.json and ppl_vs_iterations.png; or, with
-`action=sample prompt=...`, a sampled continuation.
+to eval.json and accuracy_vs_iterations.png next to the checkpoint's run; with `action=scale`,
+test-time scaling along depth and breadth (docs/scaling.md) to RUN/scaling/. Language models: the
+whole val split in every mode (perplexity, bits per byte) to eval.json and ppl_vs_iterations.png; or,
+with `action=sample prompt=...`, a sampled continuation.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def evaluate_lm(ckpt: Path, out_dir: Path, args: dict) -> None:
 
     if args.pop("external"):
         raise ValueError("external: external test sets are Sudoku lists; this is a language-model checkpoint")
+    if args.pop("test_data"):
+        raise ValueError("test_data: overrides a puzzle generator; this is a language-model checkpoint")
     report = evaluate_lm_checkpoint(ckpt, out_dir, **args)
     for row in report["sweep"]:
         print(f"{row['mode']:>9}  loss {row['loss']:.4f}  ppl {row['ppl']:.3f}  bpb {row['bpb']:.4f}"
@@ -56,17 +59,24 @@ def main(cfg: DictConfig) -> None:
     from attractor.evaluation.checkpoint import load_checkpoint
 
     args = OmegaConf.to_container(cfg, resolve=True)
-    ckpt, action = Path(args.pop("ckpt")), args.pop("action")
+    ckpt, action = Path(args["ckpt"]), args.pop("action")
+    if action == "scale":
+        from attractor.evaluation.scaling import run_from_config, summary
+
+        print(summary(run_from_config(args)))
+        return
+    for key in ("ckpt", "scaling"):
+        del args[key]
+    task = load_checkpoint(ckpt)[0].task.name
     sampling = {k: args.pop(k) for k in SAMPLE_KEYS}
     out_dir = Path(args.pop("out_dir") or ckpt.parent.parent)
-    task = load_checkpoint(ckpt)[0].task.name
     if action == "sample":
         if task != "lm":
             raise ValueError(f"action=sample: {ckpt} is a {task!r} checkpoint, not a language model")
         sample_lm(ckpt, sampling, args["expect_model"], args["device"])
         return
     if action != "evaluate":
-        raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample'")
+        raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample', 'scale'")
     (evaluate_lm if task == "lm" else evaluate_puzzle)(ckpt, out_dir, args)
     print(f"wrote {out_dir / 'eval.json'}")
 

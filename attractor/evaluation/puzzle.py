@@ -6,13 +6,16 @@ is given explicitly, and the JSON records how many were.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from attractor.config import ConfigError
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.stats import wilson_interval
 from attractor.io import write_json
@@ -55,22 +58,43 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
     }
 
 
+def puzzle_test_set(run, test_data: Mapping[str, Any] | None = None, max_items: int | None = None,
+                 ) -> tuple[Dataset, dict[str, Any]]:
+    """The run's generated test set and how it was generated, or, with ``test_data``, the test set of
+    the same generator with those ``task.data`` fields changed (e.g. ``{blanks: null}``: hard puzzles
+    for a model trained on easy ones). Such a set is generated in memory unless ``test_data`` names
+    its own ``data_dir``, so it never collides with the training cache."""
+    if test_data:
+        unknown = sorted(set(test_data) - set(run.task.data))
+        if unknown:
+            raise ConfigError("test_data", f"unknown fields {unknown}; valid: {sorted(run.task.data)}")
+        data = {**run.task.data, "data_dir": None, **test_data}
+        run = dataclasses.replace(run, task=dataclasses.replace(run.task, data=data))
+    try:
+        dm = build_datamodule(run)
+    except ValueError as err:
+        raise ConfigError("test_data", f"{test_data} does not fit the model: {err}") from None
+    dm.setup("test")
+    test = dm.test_dataloader().dataset
+    if max_items:
+        test = Subset(test, range(min(max_items, len(test))))
+    return test, dm.generation_params()
+
+
 def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, modes: list[str] | None = None,
                         external: list[str] | None = None, batch_size: int | None = None,
                         max_items: int | None = None, device: str | None = None,
-                        expect_model: str | None = None) -> dict[str, Any]:
-    """Score a checkpoint on its task's full test set in every mode; write eval.json and the plot."""
+                        expect_model: str | None = None, test_data: Mapping[str, Any] | None = None,
+                        ) -> dict[str, Any]:
+    """Score a checkpoint on its task's full test set (or the one ``test_data`` describes) in every
+    mode; write eval.json and the plot."""
     run, model = load_checkpoint(ckpt, expect_model=expect_model)
     if run.task.name not in PUZZLES:
         raise ValueError(f"{ckpt} is a {run.task.name!r} checkpoint; this evaluator scores puzzles")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     spec = PUZZLES[run.task.name]
-    dm = build_datamodule(run)
-    dm.setup("test")
-    test = dm.test_dataloader().dataset
-    if max_items:
-        test = torch.utils.data.Subset(test, range(min(max_items, len(test))))
+    test, generation = puzzle_test_set(run, test_data, max_items)
     batch_size = batch_size or run.task.eval_batch_size
     modes = modes or sweep_modes(run.model.name)
     sweep = [score(model, spec, test, mode, batch_size, device) for mode in modes]
@@ -78,7 +102,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
     report = {
         "checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "n_items": default["n_items"], "full_test_set": not max_items,
+        "n_items": default["n_items"], "full_test_set": not max_items, "test_data": generation,
         **{k: default[k] for k in ("exact_acc", "exact_ci95", "cell_acc", "cell_ci95", "mean_iterations")},
         "sweep": sweep,
         "external": {Path(p).stem: score(model, spec, external_dataset(p, run), "solver", batch_size, device)

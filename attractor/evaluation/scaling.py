@@ -1,17 +1,15 @@
 """Test-time scaling of a puzzle checkpoint along depth (more iterations) and breadth (K equilibria).
 
-    python -m attractor.evaluation.scaling ckpt=outputs/RUN/checkpoints/last.ckpt [scaling.ks=[1,4,16]]
-        [external=[../shared/data/sudoku/magictour_top1465.txt]] [max_items=...] [out_dir=...]
+    python eval.py action=scale ckpt=outputs/RUN/checkpoints/last.ckpt [scaling.ks=[1,4,16]]
+        [external=[../shared/data/sudoku/magictour_top1465.txt]] [test_data={blanks: null}] [max_items=...]
 
-Composes ``configs/eval.yaml`` with the ``scaling`` group (``configs/scaling/default.yaml``) and
-writes, per dataset, ``scaling.json`` (accuracy per (K, depth, energy, weighting) with Wilson 95%
+Options live in the ``scaling`` config group (``configs/scaling/default.yaml``); writes, per dataset, ``scaling.json`` (accuracy per (K, depth, energy, weighting) with Wilson 95%
 intervals, the depth sweep with per-item residuals, the model's own single-trajectory accuracy) and
 three figures. See docs/scaling.md.
 """
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
-from attractor.config import ConfigError, from_mapping, require, to_plain
+from attractor.config import ConfigError, from_mapping, require
 from attractor.data import maze, sudoku
 from attractor.decoding.analysis import auroc
 from attractor.decoding.weights import WeightSpec, parse_weight_spec
 from attractor.evaluation.checkpoint import load_checkpoint
-from attractor.evaluation.puzzle import external_dataset, score
+from attractor.evaluation.puzzle import external_dataset, puzzle_test_set, score
 from attractor.evaluation.scaling_energies import ENERGIES, equilibrium_energies
 from attractor.evaluation.scaling_particles import (Depth, Halting, NoiseConfig, check_scalable, depth_label,
                                                     initial_states, solve_particles)
@@ -34,10 +32,7 @@ from attractor.evaluation.scaling_plots import plot_accuracy_vs_residual, plot_e
 from attractor.evaluation.scaling_select import Cloud, accuracy, breadth_rows, methods
 from attractor.io import write_json
 from attractor.models import Looped, SequenceModel
-from attractor.tasks.harness import build_datamodule
 from attractor.tasks.puzzle import PUZZLES, PuzzleSpec
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # The external check behind the `verifier` upper-bound row: Sudoku rules and givens; maze path validity.
 VERIFIERS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -109,11 +104,13 @@ def collect(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset:
         states = initial_states(model, inputs, k, noise, range(offset, offset + b), cfg.seed, cfg.include_proposal)
         tokens = inputs.repeat_interleave(k, dim=0)
         out = solve_particles(model, tokens, states, depth, cfg.halting)
-        pred = out.logits.argmax(dim=-1)
+        pred, targets = out.logits.argmax(dim=-1), labels.repeat_interleave(k, dim=0)
         grids = pred.to(torch.uint8).cpu().numpy()
         answers += [[g.tobytes().hex() for g in grids[i * k:(i + 1) * k]] for i in range(b)]
+        scored = spec.scored_cells(tokens)
         parts.append({
-            "correct": spec.solved(pred, tokens, labels.repeat_interleave(k, dim=0)).cpu().view(b, k),
+            "correct": spec.solved(pred, tokens, targets).cpu().view(b, k),
+            "cells": (((pred == targets) & scored).sum(1) / scored.sum(1).clamp(min=1)).double().cpu().view(b, k),
             "valid": verifier(pred, tokens).cpu().view(b, k),
             "iterations": out.stats["iterations"].cpu().view(b, k),
             "residual": out.stats["rel_residual"].double().cpu().view(b, k),
@@ -122,14 +119,14 @@ def collect(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset:
         })
         offset += b
     cat = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-    return Cloud(answers, cat["correct"], cat["valid"], cat["iterations"], cat["residual"],
+    return Cloud(answers, cat["correct"], cat["cells"], cat["valid"], cat["iterations"], cat["residual"],
                  {name: cat[f"E:{name}"] for name in energies})
 
 
 def depth_row(cloud: Cloud, label: str, tol: float) -> dict[str, Any]:
     """One depth of the single-trajectory sweep, with every item's residual and correctness."""
     residual, right = cloud.residual[:, 0], cloud.correct[:, 0]
-    return {"depth": label, "fevals": cloud.iterations[:, 0].double().mean().item(), **accuracy(right),
+    return {"depth": label, "fevals": cloud.iterations[:, 0].double().mean().item(), **accuracy(right, cloud.cells[:, 0]),
             "median_rel_residual": residual.median().item(), "below_tol_fraction": (residual <= tol).double().mean().item(),
             "items": {"rel_residual": residual.tolist(), "correct": right.tolist(),
                       "iterations": cloud.iterations[:, 0].tolist()}}
@@ -165,8 +162,10 @@ def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, da
 
 
 def run_scaling(ckpt: str | Path, out_dir: str | Path, cfg: ScalingConfig, external: Sequence[str] = (),
-                max_items: int | None = None, device: str | None = None) -> dict[str, dict[str, Any]]:
-    """Scale a checkpoint on its generated test set and on each external list; one folder each."""
+                max_items: int | None = None, device: str | None = None,
+                test_data: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Scale a checkpoint on its generated test set (or the one ``test_data`` describes: see
+    ``evaluation.puzzle.puzzle_test_set``) and on each external list; one folder each."""
     run, model = load_checkpoint(ckpt)
     model = check_scalable(model)
     if run.task.name not in PUZZLES:
@@ -174,10 +173,8 @@ def run_scaling(ckpt: str | Path, out_dir: str | Path, cfg: ScalingConfig, exter
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     spec, verifier = PUZZLES[run.task.name], VERIFIERS[run.task.name]
-    dm = build_datamodule(run)
-    dm.setup("test")
-    test = dm.test_dataloader().dataset
-    datasets = {"test": Subset(test, range(min(max_items, len(test)))) if max_items else test}
+    test, generation = puzzle_test_set(run, test_data, max_items)
+    datasets = {"test": test}
     datasets |= {Path(p).stem: external_for(p, run, ckpt) for p in external}
     own_mode = getattr(run.model, "inference", "solver")
     reports = {}
@@ -187,8 +184,9 @@ def run_scaling(ckpt: str | Path, out_dir: str | Path, cfg: ScalingConfig, exter
         folder = Path(out_dir) / name
         reports[name] = {"checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name, "dataset": name,
                          "full_test_set": name != "test" or not max_items,
-                         "single_trajectory": {k: single[k] for k in ("mode", "exact_acc", "exact_ci95", "n_items",
-                                                                      "mean_iterations")},
+                         "generation": generation if name == "test" else None,
+                         "single_trajectory": {k: single[k] for k in ("mode", "exact_acc", "exact_ci95", "cell_acc",
+                                                                      "n_items", "mean_iterations")},
                          **report, "config": cfg.to_dict(),
                          "plots": {"equal_compute": "equal_compute.png", "accuracy_vs_residual": "accuracy_vs_residual.png",
                                    "energy_histograms": "energy_histograms.png"}}
@@ -220,41 +218,28 @@ def external_for(path: str, run, ckpt: str | Path) -> Dataset:
     return external_dataset(path, run)
 
 
-def run_from_config(cfg: Any) -> dict[str, dict[str, Any]]:
-    """Run from a composed eval config holding a ``scaling`` node (what ``eval.py`` would dispatch)."""
-    args = to_plain(cfg)
-    if args.get("ckpt") in (None, "???"):
-        raise ConfigError("ckpt", "required: the checkpoint to scale, e.g. ckpt=outputs/RUN/checkpoints/last.ckpt")
+def run_from_config(args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Run from the plain eval config (``eval.py action=scale``): its ``scaling`` node and the
+    dataset keys it shares with ``action=evaluate``."""
     ckpt = Path(args["ckpt"])
     scaling = from_mapping(ScalingConfig, args.get("scaling") or {}, "scaling")
     out_dir = args.get("out_dir") or ckpt.parent.parent / "scaling"
-    return run_scaling(ckpt, out_dir, scaling, args.get("external") or [], args.get("max_items"), args.get("device"))
+    return run_scaling(ckpt, out_dir, scaling, args.get("external") or [], args.get("max_items"), args.get("device"),
+                       args.get("test_data"))
 
 
-def compose_config(overrides: Sequence[str]):
-    """``configs/eval.yaml`` plus the scaling group (``default`` unless ``scaling=NAME`` is given)."""
-    from hydra import compose, initialize_config_dir
-
-    from attractor.config import register_resolvers
-
-    register_resolvers()
-    group = [o for o in overrides if o.lstrip("+").startswith("scaling=")]
-    rest = [o for o in overrides if o not in group]
-    choice = group[-1].lstrip("+") if group else "scaling=default"
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
-        return compose(config_name="eval", overrides=[f"+{choice}", *rest])
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    reports = run_from_config(compose_config(sys.argv[1:] if argv is None else argv))
+def summary(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """A few lines per dataset: the model's own accuracy, the depth sweep, the largest K's methods."""
+    lines = []
     for name, r in reports.items():
         s = r["single_trajectory"]
-        print(f"[{name}] n={r['n_items']}  model's own ({s['mode']}): {s['exact_acc']:.3f}")
+        lines.append(f"[{name}] n={r['n_items']}  model's own ({s['mode']}): exact {s['exact_acc']:.3f} "
+                     f"cell {s['cell_acc']:.3f}")
         for row in r["depth"]:
-            print(f"  depth {row['depth']:>24}  fevals {row['fevals']:7.1f}  exact {row['accuracy']:.3f}")
-        for row in (row for row in r["breadth"] if row["k"] == max(row["k"] for row in r["breadth"])):
-            print(f"  K={row['k']} @ {row['depth']}  {row['method']:>52}  exact {row['accuracy']:.3f}")
-
-
-if __name__ == "__main__":
-    main()
+            lines.append(f"  depth {row['depth']:>24}  fevals {row['fevals']:7.1f}  exact {row['accuracy']:.3f}"
+                         f"  cell {row['cell_accuracy']:.3f}")
+        k = max(row["k"] for row in r["breadth"])
+        for row in (row for row in r["breadth"] if row["k"] == k):
+            lines.append(f"  K={k} @ {row['depth']}  {row['method']:>52}  exact {row['accuracy']:.3f}"
+                         f"  cell {row['cell_accuracy']:.3f}")
+    return "\n".join(lines)

@@ -26,6 +26,7 @@ class Cloud:
 
     answers: list[list[str]]  # each particle's predicted grid, as a string key
     correct: torch.Tensor  # bool: the grid solves the puzzle
+    cells: torch.Tensor  # float64: fraction of the scored cells (Sudoku: blanks) the grid gets right
     valid: torch.Tensor  # bool: the grid passes the verifier
     iterations: torch.Tensor  # evaluations of f each solve used
     residual: torch.Tensor  # relative residual ||f(z) - z|| / ||f(z)|| reached
@@ -74,20 +75,22 @@ def pick(method: Method, answers: list[str], energies: dict[str, torch.Tensor], 
     return answers.index(answer)
 
 
-def score_methods(cloud: Cloud, k: int, all_methods: Sequence[Method]) -> dict[Method, torch.Tensor]:
-    """Per method, a bool (items,) of whether the choice among the first k particles is right."""
-    hits = {m: torch.zeros(len(cloud.answers), dtype=torch.bool) for m in all_methods}
+def choices(cloud: Cloud, k: int, all_methods: Sequence[Method]) -> dict[Method, torch.Tensor]:
+    """Per method, the (items,) index of the particle it picks among each puzzle's first k."""
+    chosen = {m: torch.zeros(len(cloud.answers), dtype=torch.long) for m in all_methods}
     for i, answers in enumerate(cloud.answers):
         energies = {name: values[i, :k] for name, values in cloud.energies.items()}
         for m in all_methods:
-            hits[m][i] = cloud.correct[i, pick(m, answers[:k], energies, cloud.valid[i, :k])]
-    return hits
+            chosen[m][i] = pick(m, answers[:k], energies, cloud.valid[i, :k])
+    return chosen
 
 
-def accuracy(hits: torch.Tensor) -> dict[str, object]:
-    """Exact accuracy with its Wilson 95% interval."""
+def accuracy(hits: torch.Tensor, cells: torch.Tensor | None = None) -> dict[str, object]:
+    """Exact accuracy with its Wilson 95% interval; with ``cells`` (each item's fraction of scored
+    cells right) also the mean cell accuracy, the signal left when hardly any grid is exactly right."""
     correct, n = int(hits.sum()), len(hits)
-    return {"correct": correct, "n": n, "accuracy": correct / n, "ci95": list(wilson_interval(correct, n))}
+    row = {"correct": correct, "n": n, "accuracy": correct / n, "ci95": list(wilson_interval(correct, n))}
+    return row if cells is None else {**row, "cell_accuracy": cells.double().mean().item()}
 
 
 def breadth_rows(cloud: Cloud, ks: Sequence[int], all_methods: Sequence[Method], depth: str) -> list[dict[str, object]]:
@@ -98,9 +101,10 @@ def breadth_rows(cloud: Cloud, ks: Sequence[int], all_methods: Sequence[Method],
     for k in ks:
         fevals = cloud.iterations[:, :k].sum(dim=1).double().mean().item()
         distinct = sum(len(set(a[:k])) for a in cloud.answers) / len(cloud.answers)
-        for m, hits in score_methods(cloud, k, all_methods).items():
+        for m, idx in choices(cloud, k, all_methods).items():
+            hits, cells = (v.gather(1, idx[:, None])[:, 0] for v in (cloud.correct, cloud.cells))
             rows.append({"k": k, "depth": depth, "mean_iterations": cloud.iterations[:, :k].double().mean().item(),
                          "fevals": fevals, "distinct_answers": distinct, "method": m.label, "selector": m.selector, "energy": m.energy,
                          "weighting": m.weighting.label if m.weighting else None,
-                         "upper_bound": m.selector == "verifier", **accuracy(hits)})
+                         "upper_bound": m.selector == "verifier", **accuracy(hits, cells)})
     return rows

@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,11 +11,11 @@ from torch.utils.data import Subset
 from attractor.config import ConfigError, from_mapping
 from attractor.decoding.weights import WeightSpec
 from attractor.evaluation.checkpoint import load_checkpoint
-from attractor.evaluation.puzzle import score
+from attractor.evaluation.puzzle import puzzle_test_set, score
 from attractor.evaluation.scaling import VERIFIERS, ScalingConfig, collect, external_for, run_scaling
 from attractor.evaluation.scaling_energies import sharpness
 from attractor.evaluation.scaling_particles import NoiseConfig, check_scalable, initial_states, latent_map, proposal
-from attractor.evaluation.scaling_select import Cloud, methods, score_methods
+from attractor.evaluation.scaling_select import Cloud, breadth_rows, choices, methods
 from attractor.models import build_model
 from attractor.tasks.config import validate_run
 from attractor.tasks.harness import build_datamodule, datamodule_class, train
@@ -21,6 +25,7 @@ from tests.conftest import compose_run
 TINY = ["experiment=sudoku_smoke", "model.dim=16", "model.n_heads=2", "logger=none", "eval_after_fit=false",
         "task.data.n_train=64", "task.data.n_test=12", "task.batch_size=16", "task.data.blanks=6"]
 SPEC = PUZZLES["sudoku"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(overrides):
@@ -76,10 +81,12 @@ def test_batched_and_unbatched_particles_agree():
         torch.testing.assert_close(big.energies[name], one_by_one.energies[name], rtol=1e-4, atol=1e-6)
 
 
-def _cloud(answers, correct, energy):
+def _cloud(answers, correct, energy, cells=None):
     n, k = len(answers), len(answers[0])
-    return Cloud(answers, torch.tensor(correct), torch.zeros(n, k, dtype=torch.bool), torch.ones(n, k, dtype=torch.long),
-                 torch.zeros(n, k, dtype=torch.float64), {"e": torch.tensor(energy, dtype=torch.float64)})
+    cells = torch.zeros(n, k, dtype=torch.float64) if cells is None else torch.tensor(cells, dtype=torch.float64)
+    return Cloud(answers, torch.tensor(correct), cells, torch.zeros(n, k, dtype=torch.bool),
+                 torch.ones(n, k, dtype=torch.long), torch.zeros(n, k, dtype=torch.float64),
+                 {"e": torch.tensor(energy, dtype=torch.float64)})
 
 
 def test_uniform_weights_reproduce_majority_and_energy_weights_can_differ():
@@ -87,19 +94,23 @@ def test_uniform_weights_reproduce_majority_and_energy_weights_can_differ():
     answers = [[str(int(a)) for a in torch.randint(0, 3, (7,), generator=g)] for _ in range(200)]
     correct = [[a == "1" for a in row] for row in answers]
     cloud = _cloud(answers, correct, torch.rand(200, 7, generator=g).tolist())
-    hits = {m.label: h for m, h in score_methods(cloud, 7, methods(["e"], [WeightSpec("uniform"),
-                                                                           WeightSpec("boltzmann", {"beta": 50.0})])).items()}
-    assert torch.equal(hits["gibbs[uniform]"], hits["majority"])
+    # Each method's index is the first particle holding its answer: equal indices, equal answers.
+    chosen = {m.label: i for m, i in choices(cloud, 7, methods(["e"], [WeightSpec("uniform"),
+                                                                      WeightSpec("boltzmann", {"beta": 50.0})])).items()}
+    assert torch.equal(chosen["gibbs[uniform]"], chosen["majority"])
     # A sharp Boltzmann weighting follows the lowest energy, not the count.
-    assert torch.equal(hits["gibbs[e|boltzmann(beta=50.0)]"], hits["lowest_energy[e]"])
-    assert not torch.equal(hits["lowest_energy[e]"], hits["majority"])
+    assert torch.equal(chosen["gibbs[e|boltzmann(beta=50.0)]"], chosen["lowest_energy[e]"])
+    assert not torch.equal(chosen["lowest_energy[e]"], chosen["majority"])
 
 
 def test_verifier_takes_the_first_valid_particle_and_proposal_the_first():
-    cloud = _cloud([["a", "b", "b"]], [[False, True, True]], [[0.0, 1.0, 2.0]])
+    cloud = _cloud([["a", "b", "b"]], [[False, True, True]], [[0.0, 1.0, 2.0]], cells=[[0.5, 1.0, 1.0]])
     cloud.valid[0, 2] = True
-    hits = {m.label: bool(h[0]) for m, h in score_methods(cloud, 3, methods(["e"], [])).items()}
-    assert hits == {"proposal": False, "majority": True, "lowest_energy[e]": False, "verifier": True}
+    chosen = {m.label: int(i[0]) for m, i in choices(cloud, 3, methods(["e"], [])).items()}
+    assert chosen == {"proposal": 0, "majority": 1, "lowest_energy[e]": 0, "verifier": 2}
+    rows = {r["method"]: r for r in breadth_rows(cloud, [3], methods(["e"], []), "iters=1")}
+    assert {m: (r["accuracy"], r["cell_accuracy"]) for m, r in rows.items()} == {
+        "proposal": (0.0, 0.5), "majority": (1.0, 1.0), "lowest_energy[e]": (0.0, 0.5), "verifier": (1.0, 1.0)}
 
 
 def test_sharpness_matches_the_exact_jacobian():
@@ -179,3 +190,30 @@ def test_dropout_particles_differ_but_keep_the_proposal():
     torch.testing.assert_close(states[:, 0], proposal(model, inputs))
     assert not torch.allclose(states[:, 1], states[:, 2])
     assert all(m.p == 0.0 and not m.training for m in model.modules() if isinstance(m, torch.nn.Dropout))
+
+
+def test_test_data_generates_another_test_set_at_the_models_size(trained, tmp_path):
+    ckpt, run, _ = trained
+    cfg = _cfg(depths=[2], ks=[1, 2], breadth_depths=[2], energies=["residual"])
+    report = run_scaling(ckpt, tmp_path, cfg, test_data={"blanks": 12, "n_test": 9})["test"]
+    assert report["n_items"] == 9 and report["generation"]["blanks"] == 12
+    assert all(0.0 <= row["cell_accuracy"] <= 1.0 for row in report["depth"] + report["breadth"])
+    test, generation = puzzle_test_set(run, {"blanks": 12, "n_test": 9})
+    assert generation["blanks"] == 12 and generation["n_test"] == 9
+    assert all(int((test[i]["inputs"] == 1).sum()) == 12 for i in range(len(test)))
+    for bad, match in (({"blankz": 3}, "unknown fields \\['blankz'\\]"), ({"size": 4}, "does not fit the model")):
+        with pytest.raises(ConfigError, match=match) as err:
+            puzzle_test_set(run, bad)
+        assert err.value.key == "test_data"
+
+
+def test_eval_py_scale_action_writes_the_report(trained, tmp_path):
+    ckpt, _, _ = trained
+    cmd = [sys.executable, str(ROOT / "eval.py"), "action=scale", f"ckpt={ckpt}", f"out_dir={tmp_path}",
+           "scaling.depths=[1,2]", "scaling.ks=[1,2]", "scaling.breadth_depths=[2]", "scaling.energies=[nll]",
+           "scaling.plot_methods=[]"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"}, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "test" / "scaling.json").read_text())
+    assert [r["depth"] for r in report["depth"]] == ["iters=1", "iters=2"]
+    assert "K=2 @ iters=2" in proc.stdout and "model's own (solver)" in proc.stdout
