@@ -135,7 +135,8 @@ def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
     start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     elapsed = time.perf_counter() - start
-    trainer.save_checkpoint(run_dir / CHECKPOINTS / "last.ckpt")  # the final state, whatever the interval
+    # the final state (optimizer and loops too, for resuming), whatever the interval
+    trainer.save_checkpoint(run_dir / CHECKPOINTS / "last.ckpt", weights_only=False)
     best = run_dir / CHECKPOINTS / "best.ckpt"
     metrics = {
         "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,
