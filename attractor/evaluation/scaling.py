@@ -10,6 +10,7 @@ three figures. See docs/scaling.md.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,11 @@ def depth_row(cloud: Cloud, label: str, tol: float) -> dict[str, Any]:
                       "iterations": cloud.iterations[:, 0].tolist()}}
 
 
+def defined(x: float) -> float | None:
+    """None (null in the JSON) for an undefined figure, e.g. an AUROC when every particle is right or none is."""
+    return None if math.isnan(x) else x
+
+
 def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset: Dataset, cfg: ScalingConfig,
                   device: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Depth sweep and breadth grid on one dataset; returns the report and what the figures need."""
@@ -148,7 +154,7 @@ def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, da
         cloud = collect(model, spec, verifier, dataset, cfg.ks[-1], d, cfg, cfg.noise, cfg.energies, device)
         label = depth_label(d, cfg.halting)
         rows += breadth_rows(cloud, cfg.ks, all_methods, label)
-        aurocs[label] = {e: auroc((-v).flatten().tolist(), cloud.correct.flatten().tolist())
+        aurocs[label] = {e: defined(auroc((-v).flatten().tolist(), cloud.correct.flatten().tolist()))
                          for e, v in cloud.energies.items()}
         last = cloud
     fixed = [r for (d, _), r in zip(sweep, depth_rows) if d != "halt"]
