@@ -59,7 +59,7 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
 
 
 def puzzle_test_set(run, test_data: Mapping[str, Any] | None = None, max_items: int | None = None,
-                 ) -> tuple[Dataset, dict[str, Any]]:
+                    ) -> tuple[Dataset, dict[str, Any]]:
     """The run's generated test set and how it was generated, or, with ``test_data``, the test set of
     the same generator with those ``task.data`` fields changed (e.g. ``{blanks: null}``: hard puzzles
     for a model trained on easy ones). Such a set is generated in memory unless ``test_data`` names
@@ -102,7 +102,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
     report = {
         "checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "n_items": default["n_items"], "full_test_set": not max_items, "test_data": generation,
+        "n_items": default["n_items"], "full_test_set": not max_items, "generation": generation,
         **{k: default[k] for k in ("exact_acc", "exact_ci95", "cell_acc", "cell_ci95", "mean_iterations")},
         "sweep": sweep,
         "external": {Path(p).stem: score(model, spec, external_dataset(p, run), "solver", batch_size, device)

@@ -3,14 +3,14 @@
     python eval.py action=scale ckpt=outputs/RUN/checkpoints/last.ckpt [scaling.ks=[1,4,16]]
         [external=[../shared/data/sudoku/magictour_top1465.txt]] [test_data={blanks: null}] [max_items=...]
 
-Options live in the ``scaling`` config group (``configs/scaling/default.yaml``); writes, per dataset, ``scaling.json`` (accuracy per (K, depth, energy, weighting) with Wilson 95%
-intervals, the depth sweep with per-item residuals, the model's own single-trajectory accuracy) and
-three figures. See docs/scaling.md.
+Options live in the ``scaling`` config group (``configs/scaling/default.yaml``). Writes, per dataset,
+``scaling.json`` (accuracy per (K, depth, energy, weighting) with Wilson 95% intervals, the depth
+sweep with per-item residuals, the model's own single-trajectory accuracy) and three figures. See
+docs/scaling.md.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ from attractor.evaluation.scaling_plots import plot_accuracy_vs_residual, plot_e
 from attractor.evaluation.scaling_select import Cloud, accuracy, breadth_rows, methods
 from attractor.io import write_json
 from attractor.models import Looped, SequenceModel
-from attractor.tasks.puzzle import PUZZLES, PuzzleSpec
+from attractor.tasks.puzzle import PUZZLES, PuzzleSpec, grid_metrics
 
 # The external check behind the `verifier` upper-bound row: Sudoku rules and givens; maze path validity.
 VERIFIERS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -105,13 +105,13 @@ def collect(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset:
         states = initial_states(model, inputs, k, noise, range(offset, offset + b), cfg.seed, cfg.include_proposal)
         tokens = inputs.repeat_interleave(k, dim=0)
         out = solve_particles(model, tokens, states, depth, cfg.halting)
-        pred, targets = out.logits.argmax(dim=-1), labels.repeat_interleave(k, dim=0)
+        pred = out.logits.argmax(dim=-1)
         grids = pred.to(torch.uint8).cpu().numpy()
         answers += [[g.tobytes().hex() for g in grids[i * k:(i + 1) * k]] for i in range(b)]
-        scored = spec.scored_cells(tokens)
+        m = grid_metrics(spec, out.logits, tokens, labels.repeat_interleave(k, dim=0))
         parts.append({
-            "correct": spec.solved(pred, tokens, targets).cpu().view(b, k),
-            "cells": (((pred == targets) & scored).sum(1) / scored.sum(1).clamp(min=1)).double().cpu().view(b, k),
+            "correct": m["solved"].cpu().view(b, k),
+            "cells": (m["cells_right"] / m["cells_scored"].clamp(min=1)).double().cpu().view(b, k),
             "valid": verifier(pred, tokens).cpu().view(b, k),
             "iterations": out.stats["iterations"].cpu().view(b, k),
             "residual": out.stats["rel_residual"].double().cpu().view(b, k),
@@ -133,11 +133,6 @@ def depth_row(cloud: Cloud, label: str, tol: float) -> dict[str, Any]:
                       "iterations": cloud.iterations[:, 0].tolist()}}
 
 
-def defined(x: float) -> float | None:
-    """None (null in the JSON) for an undefined figure, e.g. an AUROC when every particle is right or none is."""
-    return None if math.isnan(x) else x
-
-
 def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset: Dataset, cfg: ScalingConfig,
                   device: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Depth sweep and breadth grid on one dataset; returns the report and what the figures need."""
@@ -154,7 +149,7 @@ def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, da
         cloud = collect(model, spec, verifier, dataset, cfg.ks[-1], d, cfg, cfg.noise, cfg.energies, device)
         label = depth_label(d, cfg.halting)
         rows += breadth_rows(cloud, cfg.ks, all_methods, label)
-        aurocs[label] = {e: defined(auroc((-v).flatten().tolist(), cloud.correct.flatten().tolist()))
+        aurocs[label] = {e: auroc((-v).flatten().tolist(), cloud.correct.flatten().tolist())
                          for e, v in cloud.energies.items()}
         last = cloud
     fixed = [r for (d, _), r in zip(sweep, depth_rows) if d != "halt"]
