@@ -123,5 +123,8 @@ def _per_sample(stats: dict[str, torch.Tensor], batch: int) -> dict[str, torch.T
     out = {}
     for key, value in stats.items():
         per_position = value.reshape(batch, -1, *value.shape[1:])
-        out[key] = per_position.all(dim=1) if value.dtype == torch.bool else per_position.max(dim=1).values
+        if value.dtype == torch.bool:  # converged: every position; diverged: any position
+            out[key] = per_position.any(dim=1) if key == "diverged" else per_position.all(dim=1)
+        else:
+            out[key] = per_position.max(dim=1).values
     return out

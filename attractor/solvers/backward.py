@@ -1,12 +1,15 @@
 """Backward modes: how the gradient of a loss at z* reaches the parameters of f and its inputs.
 
 - ``implicit``: implicit function theorem. With z* = f(z*), dL/dtheta = g^T df/dtheta where
-  g = (I - J_f)^-T dL/dz*, found by solving g = J_f^T g + dL/dz* with a torchdeq solver inside a
-  gradient hook. Memory: one evaluation of f, whatever the forward depth.
+  g = (I - J_f)^-T dL/dz*, found by solving g = J_f^T g + dL/dz* with ``b_solver`` inside a gradient
+  hook. Memory: one evaluation of f, whatever the forward depth.
 - ``phantom``: k damped steps z <- (1 - tau) z + tau f(z) from z*, backpropagated.
 - ``last_k``: the last K iterates of the solve are taken with gradients (phantom with tau = 1).
-- ``unrolled``: plain iteration from z0 with every step backpropagated (the reference; memory grows
-  with depth).
+- ``unrolled``: plain iteration from z0 with every step backpropagated, stopping at the tolerance
+  in adaptive mode (the reference; memory grows with depth).
+
+The gradient-carrying evaluations are part of the forward budget: ``solve`` gives the no-grad solve
+what is left after them, so ``iters=N`` is N evaluations of f in every mode.
 """
 from __future__ import annotations
 
@@ -35,17 +38,25 @@ def attach_implicit_gradient(fz: torch.Tensor, z: torch.Tensor, cfg: SolverConfi
 
 
 def damped_unroll(f: Fn, z: torch.Tensor, fz: torch.Tensor, steps: int, tau: float) -> torch.Tensor:
-    """``steps`` damped iterations from z with gradients; ``fz = f(z)`` is given to save one call."""
+    """``steps`` damped iterations from z with gradients; ``fz = f(z)`` is the first of them, given."""
     z = (1 - tau) * z + tau * fz
     for _ in range(steps - 1):
         z = (1 - tau) * z + tau * f(z)
     return z
 
 
-def unrolled_iteration(f: Fn, z0: torch.Tensor, steps: int) -> tuple[torch.Tensor, ResidualMonitor]:
-    """Plain iteration z <- f(z) from z0 for ``steps`` evaluations, every one kept in the graph."""
-    monitor = ResidualMonitor(f)
-    z = z0
-    for _ in range(steps):
-        z = monitor(z)
-    return z, monitor
+def unrolled_iteration(f: ResidualMonitor, z0: torch.Tensor, steps: int,
+                       tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain iteration z <- f(z) from z0, every evaluation kept in the graph, for ``steps`` evaluations
+    or until every sample's residual (in the monitor's stop mode) is below ``tol``.
+
+    Returns the last iterate f(x) and its input x, at which the Jacobian penalty is taken. z0 is made
+    a graph input if it is not one, so that x always is.
+    """
+    x = z0 if z0.requires_grad else z0.detach().requires_grad_()
+    z = f(x)
+    for _ in range(steps - 1):
+        if bool((f.latest() < tol).all()):
+            break
+        x, z = z, f(z)
+    return z, x

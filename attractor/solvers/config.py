@@ -1,11 +1,13 @@
 """Solver options: forward solver, stopping rule, backward (gradient) mode, Jacobian regularisation.
 
 Validated here rather than by torchdeq, which ignores unknown keys, reads only ``f_stop_mode``, and
-answers a misspelt solver name with a bare AssertionError.
+answers a misspelt solver name with a bare AssertionError. An option that no solver of the config
+reads (``tau`` with Broyden, the Anderson options without an Anderson solve) is refused rather than
+silently ignored.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from attractor.config import require
@@ -25,7 +27,7 @@ class SolverConfig:
     stop_mode: StopMode = "rel"  # residual ||f(z)-z|| ('abs') or divided by ||f(z)|| ('rel')
     anderson_m: int = 5  # Anderson history size
     anderson_lam: float = 1e-8  # Anderson least-squares regulariser (torchdeq default 1e-4 stalls: docs/results/core_cpu.md)
-    tau: float = 1.0  # damping of Anderson and fixed-point iteration (1 = undamped)
+    tau: float = 1.0  # damping of Anderson and fixed-point iteration, forward and adjoint (1 = undamped); not Broyden
     backward: BackwardMode = "implicit"  # how gradients reach the parameters
     b_solver: SolverName = "anderson"  # solver of the implicit (IFT) adjoint system
     b_max_iter: int = 30  # iterations of the adjoint solve
@@ -48,10 +50,22 @@ class SolverConfig:
         require(self.phantom_steps >= 1, "phantom_steps", f"must be >= 1, got {self.phantom_steps}")
         require(0 < self.phantom_tau <= 1, "phantom_tau", f"must be in (0, 1], got {self.phantom_tau}")
         require(self.last_k >= 1, "last_k", f"must be >= 1, got {self.last_k}")
-        require(
-            self.backward != "last_k" or self.last_k < self.max_iter,
-            "last_k",
-            f"must be < max_iter={self.max_iter} so that some iterates run without gradient, got {self.last_k}",
-        )
+        for mode, key in (("last_k", "last_k"), ("phantom", "phantom_steps")):
+            steps = getattr(self, key)
+            require(self.backward != mode or steps < self.max_iter, key,
+                    f"must be < max_iter={self.max_iter} (gradient-carrying steps are in the budget), got {steps}")
+        self._refuse_ignored_options()
         require(self.jac_reg_weight >= 0, "jac_reg_weight", f"must be >= 0, got {self.jac_reg_weight}")
         require(0 <= self.jac_reg_freq <= 1, "jac_reg_freq", f"must be in [0, 1], got {self.jac_reg_freq}")
+
+    def _refuse_ignored_options(self) -> None:
+        """Refuse a non-default value of an option no solver of this config reads."""
+        solvers = {self.name} | ({self.b_solver} if self.backward == "implicit" else set())
+        where = "name" if self.name == "broyden" else "b_solver"
+        require(self.tau == 1.0 or "broyden" not in solvers, "tau",
+                f"Broyden has no damping; got tau={self.tau} with {where}=broyden")
+        if "anderson" not in solvers:
+            defaults = {f.name: f.default for f in fields(self)}
+            for key in ("anderson_m", "anderson_lam"):
+                require(getattr(self, key) == defaults[key], key,
+                        f"only Anderson reads it, and no Anderson solve runs here (solvers: {sorted(solvers)})")

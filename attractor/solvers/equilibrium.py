@@ -10,7 +10,7 @@ import torch
 
 from attractor.solvers.backward import attach_implicit_gradient, damped_unroll, unrolled_iteration
 from attractor.solvers.config import SolverConfig
-from attractor.solvers.forward import Fn, forward_solve, summarise
+from attractor.solvers.forward import Fn, ResidualMonitor, forward_solve, summarise
 from attractor.solvers.jacobian import hutchinson_frobenius
 
 
@@ -23,6 +23,11 @@ class Equilibrium:
     jacobian_penalty: torch.Tensor | None = None  # per-sample ||J_f||_F^2 / dim, differentiable
 
 
+def gradient_steps(cfg: SolverConfig) -> int:
+    """Evaluations of f that carry the gradient, after the no-grad solve (``unrolled``: all of them)."""
+    return {"implicit": 1, "phantom": cfg.phantom_steps, "last_k": cfg.last_k}[cfg.backward]
+
+
 def solve(
     f: Fn,
     z0: torch.Tensor,
@@ -33,40 +38,40 @@ def solve(
 ) -> Equilibrium:
     """Find z* = f(z*) from z0.
 
-    ``iters=None`` runs adaptively to ``cfg.tol``; ``iters=N`` runs exactly N evaluations. With
-    gradients disabled only the forward solve runs. With gradients enabled the result carries the
-    gradient of ``cfg.backward``; ``jacobian_penalty`` adds a Hutchinson estimate at z*.
+    ``iters=None`` runs adaptively to ``cfg.tol`` within ``cfg.max_iter`` evaluations; ``iters=N``
+    runs exactly N evaluations of f. Either budget includes the evaluations that carry the gradient,
+    and ``stats["iterations"]`` counts them. With gradients disabled only the forward solve runs.
+    With gradients enabled the result carries the gradient of ``cfg.backward``; ``jacobian_penalty``
+    adds a Hutchinson estimate at the input of the (first) gradient-carrying evaluation.
     """
     if iters is not None and iters < 1:
         raise ValueError(f"iters must be >= 1, got {iters}")
     budget = cfg.max_iter if iters is None else iters
     adaptive = iters is None
+    monitor = ResidualMonitor(f, cfg.stop_mode)
     if not torch.is_grad_enabled():
-        z, stats = forward_solve(f, z0, cfg, budget, adaptive, return_trace)
-        return Equilibrium(z, stats)
+        z, start = forward_solve(monitor, z0, cfg, budget, adaptive)
+        return Equilibrium(z, summarise(monitor, cfg, z, start=start, solve_end=monitor.evaluations,
+                                             adaptive=adaptive, lowest=adaptive, return_trace=return_trace))
     if cfg.backward == "unrolled":
-        z, monitor = unrolled_iteration(f, z0, budget)
-        abs_res, rel_res = monitor.trace("abs")[:, -1], monitor.trace("rel")[:, -1]
-        stats = summarise(monitor, cfg, adaptive, return_trace, abs_res, rel_res)
-        return Equilibrium(z, stats, _penalty(f, z.detach()) if jacobian_penalty else None)
+        z, x = unrolled_iteration(monitor, z0, budget, cfg.tol if adaptive else -1.0)
+        stats = summarise(monitor, cfg, z.detach(), start=0, solve_end=monitor.evaluations, adaptive=adaptive,
+                          lowest=False, return_trace=return_trace)
+        return Equilibrium(z, stats, hutchinson_frobenius(z, x) if jacobian_penalty else None)
 
-    grad_steps = {"implicit": 0, "phantom": 0, "last_k": cfg.last_k}[cfg.backward]
-    if budget <= grad_steps:
-        raise ValueError(f"last_k={cfg.last_k} needs more than {grad_steps} iterations, got {budget}")
-    z_star, stats = forward_solve(f, z0, cfg, budget - grad_steps, adaptive, return_trace)
+    steps = gradient_steps(cfg)
+    if budget < steps:
+        raise ValueError(f"backward={cfg.backward} carries the gradient through {steps} evaluations; "
+                         f"a budget of {budget} is too small")
+    z_star, start = forward_solve(monitor, z0, cfg, budget - steps, adaptive)
+    solve_end = monitor.evaluations
     z_leaf = z_star.detach().requires_grad_()
-    fz = f(z_leaf)
+    fz = monitor(z_leaf)
     penalty = hutchinson_frobenius(fz, z_leaf) if jacobian_penalty else None
     if cfg.backward == "implicit":
         z = attach_implicit_gradient(fz, z_leaf, cfg)
-    elif cfg.backward == "phantom":
-        z = damped_unroll(f, z_leaf, fz, cfg.phantom_steps, cfg.phantom_tau)
     else:
-        z = damped_unroll(f, z_leaf, fz, cfg.last_k, 1.0)
-        stats["iterations"] = stats["iterations"] + cfg.last_k
+        z = damped_unroll(monitor, z_leaf, fz, steps, cfg.phantom_tau if cfg.backward == "phantom" else 1.0)
+    stats = summarise(monitor, cfg, z.detach(), start=start, solve_end=solve_end, adaptive=adaptive, lowest=False,
+                      return_trace=return_trace)
     return Equilibrium(z, stats, penalty)
-
-
-def _penalty(f: Fn, z: torch.Tensor) -> torch.Tensor:
-    z_leaf = z.requires_grad_()
-    return hutchinson_frobenius(f(z_leaf), z_leaf)

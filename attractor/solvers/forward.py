@@ -1,10 +1,13 @@
-"""Forward fixed-point solves through torchdeq's solvers, with per-sample statistics.
+"""Forward fixed-point solves with per-sample statistics.
 
-torchdeq's solvers count and stop differently from one another (Anderson spends two plain steps
-before it mixes and returns its starting point if given fewer than three evaluations; Broyden
-evaluates once before its loop). ``run_solver`` hides that: its budget is always the number of
-evaluations of f. Residuals are recorded by a wrapper around f, so every solver yields the same
-trace: one entry per evaluation, ||f(x) - x|| at the point evaluated.
+Anderson and Broyden come from torchdeq; they count and stop differently from one another (Anderson
+spends two plain steps before it mixes and returns its starting point if given fewer than three
+evaluations; Broyden evaluates once before its loop). ``run_solver`` hides that: its budget is always
+the number of evaluations of f. Plain (damped) iteration is our own ``damped_iteration``: torchdeq's
+``fixed_point_iter`` stops on tau * ||f(x) - x||, so damping loosened its tolerance by 1 / tau.
+
+Residuals are recorded by a wrapper around f, so every solver yields the same trace: one entry per
+evaluation, ||f(x) - x|| at the point evaluated (the true residual, whatever the damping).
 """
 from __future__ import annotations
 
@@ -24,21 +27,31 @@ _MIN_EVALS = {"anderson": 3, "broyden": 2, "fixed_point_iter": 1}
 _EXTRA_EVALS = {"anderson": 0, "broyden": 1, "fixed_point_iter": 0}
 
 
+def residuals(fx: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample ||f(x) - x|| and ||f(x) - x|| / ||f(x)||."""
+    diff = (fx - x).flatten(1).norm(dim=1)
+    return diff, diff / (fx.flatten(1).norm(dim=1) + 1e-9)
+
+
 class ResidualMonitor:
     """Wraps f and records, per sample, ||f(x) - x|| and its relative form at every evaluation."""
 
-    def __init__(self, f: Fn):
-        self.f = f
+    def __init__(self, f: Fn, stop_mode: str = "abs"):
+        self.f, self.stop_mode = f, stop_mode
         self.abs: list[torch.Tensor] = []
         self.rel: list[torch.Tensor] = []
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         fx = self.f(x)
         with torch.no_grad():
-            diff = (fx - x).flatten(1).norm(dim=1)
-            self.abs.append(diff)
-            self.rel.append(diff / (fx.flatten(1).norm(dim=1) + 1e-9))
+            abs_res, rel_res = residuals(fx, x)
+        self.abs.append(abs_res)
+        self.rel.append(rel_res)
         return fx
+
+    def latest(self) -> torch.Tensor:
+        """Per-sample residual of the last evaluation, in the stop mode."""
+        return (self.abs if self.stop_mode == "abs" else self.rel)[-1]
 
     @property
     def evaluations(self) -> int:
@@ -47,6 +60,28 @@ class ResidualMonitor:
     def trace(self, mode: str) -> torch.Tensor:
         """(B, evaluations) residuals in the given stop mode."""
         return torch.stack(self.abs if mode == "abs" else self.rel, dim=1)
+
+
+def damped_iteration(f: Fn, x0: torch.Tensor, max_iter: int, tol: float, stop_mode: str, tau: float,
+                     return_final: bool = False) -> torch.Tensor:
+    """x <- (1 - tau) x + tau f(x), stopping once every sample's true residual ||f(x) - x|| is below tol.
+
+    Returns the last iterate (``return_final``) or, per sample, the iterate that followed its
+    lowest residual.
+    """
+    x, best = x0, x0
+    best_res = torch.full((x0.shape[0],), float("inf"), device=x0.device)
+    for _ in range(max_iter):
+        fx = f(x)
+        res = residuals(fx, x)[0 if stop_mode == "abs" else 1]
+        x_next = fx if tau == 1 else (1 - tau) * x + tau * fx
+        better = res < best_res  # a NaN residual is never better
+        best = torch.where(better.view(-1, *([1] * (x0.dim() - 1))), x_next, best)
+        best_res = torch.where(better, res, best_res)
+        x = x_next
+        if not return_final and bool((res < tol).all()):
+            break
+    return x if return_final else best
 
 
 def run_solver(
@@ -59,29 +94,23 @@ def run_solver(
     cfg: SolverConfig,
     return_final: bool = False,
 ) -> torch.Tensor:
-    """Run torchdeq solver `name` for at most `budget` evaluations of f; returns its estimate."""
+    """Run solver `name` for at most `budget` evaluations of f; returns its estimate."""
     if budget < _MIN_EVALS[name]:
         name = "fixed_point_iter"
-    solver = get_solver(name)
-    z, _, _ = solver(
-        f,
-        x0,
-        max_iter=budget - _EXTRA_EVALS[name],
-        tol=tol,
-        stop_mode=stop_mode,
-        m=cfg.anderson_m,
-        lam=cfg.anderson_lam,
-        tau=cfg.tau,
-        return_final=return_final,
-    )
+    if name == "fixed_point_iter":
+        return damped_iteration(f, x0, budget, tol, stop_mode, cfg.tau, return_final)
+    # Broyden reads neither tau nor the Anderson options (SolverConfig refuses them with Broyden).
+    options = dict(m=cfg.anderson_m, lam=cfg.anderson_lam, tau=cfg.tau) if name == "anderson" else {}
+    z, _, _ = get_solver(name)(f, x0, max_iter=budget - _EXTRA_EVALS[name], tol=tol, stop_mode=stop_mode,
+                               return_final=return_final, **options)
     return z
 
 
 def run_with_fallback(name: str, make_f: Callable[[], Fn], x0: torch.Tensor, budget: int, tol: float,
                       stop_mode: str, cfg: SolverConfig, return_final: bool = False) -> torch.Tensor:
     """``run_solver``, falling back to plain iteration when Anderson's or Broyden's least squares go
-    singular (a LinAlgError or non-finite iterates). ``make_f`` gives a fresh f for each attempt, so
-    a residual monitor only records the attempt that produced the answer."""
+    singular (a LinAlgError or non-finite iterates). ``make_f`` is called once per attempt, so the
+    caller knows where the attempt that produced the answer began."""
     try:
         z = run_solver(name, make_f(), x0, budget, tol, stop_mode, cfg, return_final)
         if torch.isfinite(z).all() or name == "fixed_point_iter":
@@ -92,60 +121,63 @@ def run_with_fallback(name: str, make_f: Callable[[], Fn], x0: torch.Tensor, bud
     return run_solver("fixed_point_iter", make_f(), x0, budget, tol, stop_mode, cfg, return_final)
 
 
-def summarise(
-    monitor: ResidualMonitor, cfg: SolverConfig, adaptive: bool, return_trace: bool, final_abs: torch.Tensor,
-    final_rel: torch.Tensor,
-) -> dict[str, torch.Tensor]:
-    """Per-sample statistics: iterations used, final residuals, converged flag, optional trace."""
+@torch.no_grad()
+def forward_solve(monitor: ResidualMonitor, z0: torch.Tensor, cfg: SolverConfig, budget: int,
+                  adaptive: bool) -> tuple[torch.Tensor, int]:
+    """Solve z = f(z) from z0 without gradients, in at most ``budget`` evaluations of the monitored f.
+
+    Adaptive: stop once every sample's residual is below ``cfg.tol``; each sample gets its
+    lowest-residual estimate. Otherwise: exactly ``budget`` evaluations, returning the last iterate.
+    ``budget = 0`` returns z0. Also returns the index of the monitor's first evaluation of the
+    attempt that produced the answer (later than 0 after a fallback).
+    """
+    starts: list[int] = []
+
+    def attempt() -> Fn:
+        starts.append(monitor.evaluations)
+        return monitor
+
+    if budget == 0:
+        return z0, monitor.evaluations
+    tol = cfg.tol if adaptive else -1.0
+    z = run_with_fallback(cfg.name, attempt, z0, budget, tol, cfg.stop_mode, cfg, return_final=not adaptive)
+    return z, starts[-1]
+
+
+def summarise(monitor: ResidualMonitor, cfg: SolverConfig, z: torch.Tensor, *, start: int, solve_end: int,
+              adaptive: bool, lowest: bool, return_trace: bool) -> dict[str, torch.Tensor]:
+    """Per-sample statistics of a solve whose evaluations the monitor recorded.
+
+    Evaluations ``[start, solve_end)`` are the solver attempt that produced the answer (earlier ones:
+    an attempt a fallback discarded); those after ``solve_end`` are the gradient-carrying ones.
+    ``iterations`` counts every evaluation; adaptively, each sample counts the solve only up to its
+    first residual below ``cfg.tol``. Residuals are those of the lowest-residual evaluation of the
+    solve (``lowest``: the estimate an adaptive solve returns) or of the last evaluation.
+    ``diverged``: the attempt or the returned z went non-finite.
+    """
     trace = monitor.trace(cfg.stop_mode)
-    n = monitor.evaluations
-    if adaptive:
-        below = trace < cfg.tol
-        first = torch.where(below.any(dim=1), below.float().argmax(dim=1) + 1, torch.full_like(below[:, 0], n, dtype=torch.long))
-        iterations = first.long()
+    abs_trace, rel_trace = monitor.trace("abs"), monitor.trace("rel")
+    total, solve = monitor.evaluations, trace[:, start:solve_end]
+    if adaptive and solve.shape[1] > 0:
+        below = solve < cfg.tol
+        needed = torch.where(below.any(dim=1), below.float().argmax(dim=1) + 1, solve.shape[1])
+        iterations = start + needed + (total - solve_end)
     else:
-        iterations = torch.full((trace.shape[0],), n, dtype=torch.long, device=trace.device)
+        iterations = torch.full((trace.shape[0],), total, device=trace.device)
+    if lowest:
+        pick = solve.nan_to_num(nan=float("inf")).argmin(dim=1, keepdim=True) + start
+    else:
+        pick = torch.full((trace.shape[0], 1), total - 1, device=trace.device)
+    final_abs, final_rel = abs_trace.gather(1, pick)[:, 0], rel_trace.gather(1, pick)[:, 0]
+    diverged = ~torch.isfinite(abs_trace[:, start:]).all(dim=1) | ~torch.isfinite(z.flatten(1)).all(dim=1)
     final = final_abs if cfg.stop_mode == "abs" else final_rel
     stats = {
-        "iterations": iterations,
+        "iterations": iterations.long(),
         "abs_residual": final_abs,
         "rel_residual": final_rel,
-        "converged": final <= cfg.tol,
+        "converged": (final <= cfg.tol) & ~diverged,
+        "diverged": diverged,
     }
     if return_trace:
         stats["residual_trace"] = trace
     return stats
-
-
-@torch.no_grad()
-def forward_solve(
-    f: Fn, z0: torch.Tensor, cfg: SolverConfig, budget: int, adaptive: bool, return_trace: bool = False
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Solve z = f(z) from z0 without gradients, in at most ``budget`` evaluations of f.
-
-    Adaptive: stop once every sample's residual is below ``cfg.tol``; each sample gets its
-    lowest-residual estimate. Otherwise: exactly ``budget`` evaluations, returning the last iterate.
-    """
-    if budget < 1:
-        raise ValueError(f"a solve needs at least one iteration, got {budget}")
-    monitors: list[ResidualMonitor] = []
-
-    def fresh_monitor() -> ResidualMonitor:
-        monitors.append(ResidualMonitor(f))
-        return monitors[-1]
-
-    tol = cfg.tol if adaptive else -1.0
-    z = run_with_fallback(cfg.name, fresh_monitor, z0, budget, tol, cfg.stop_mode, cfg, return_final=not adaptive)
-    monitor = monitors[-1]
-    final_abs, final_rel = _residual_of_estimate(monitor, cfg, adaptive)
-    return z, summarise(monitor, cfg, adaptive, return_trace, final_abs, final_rel)
-
-
-def _residual_of_estimate(monitor: ResidualMonitor, cfg: SolverConfig, adaptive: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Residuals at the returned estimate: the lowest seen (adaptive) or the last (fixed count)."""
-    abs_trace, rel_trace = monitor.trace("abs"), monitor.trace("rel")
-    if not adaptive:
-        return abs_trace[:, -1], rel_trace[:, -1]
-    key = abs_trace if cfg.stop_mode == "abs" else rel_trace
-    best = key.argmin(dim=1, keepdim=True)
-    return abs_trace.gather(1, best)[:, 0], rel_trace.gather(1, best)[:, 0]

@@ -49,6 +49,60 @@ def test_fixed_iteration_count_is_exact(name, iters):
     assert eq.stats["residual_trace"].shape == (3, iters)
 
 
+def _counted(f):
+    calls = []
+    return calls, (lambda z: (calls.append(1), f(z))[1])
+
+
+COUNTED_MODES = [dict(backward="implicit"), dict(backward="phantom", phantom_steps=3),
+                 dict(backward="last_k", last_k=2), dict(backward="unrolled")]
+
+
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("mode", COUNTED_MODES, ids=lambda m: m["backward"])
+@pytest.mark.parametrize("iters", [3, 7])
+def test_iters_n_is_n_evaluations_in_every_backward_mode(mode, grad, iters):
+    """The gradient-carrying evaluations are part of the budget, the Jacobian penalty reuses one of
+    them, and the backward pass (VJPs on the recorded graph) calls f no more."""
+    _, x, f = _contractive_problem()
+    calls, counted = _counted(f)
+    with torch.set_grad_enabled(grad):
+        eq = solve(counted, torch.zeros_like(x), SolverConfig(**mode), iters=iters, return_trace=True,
+                   jacobian_penalty=grad)
+    assert len(calls) == iters
+    assert eq.stats["iterations"].tolist() == [iters] * 3
+    assert eq.stats["residual_trace"].shape == (3, iters)
+    if grad:
+        (eq.z.sum() + eq.jacobian_penalty.sum()).backward()
+        assert len(calls) == iters
+
+
+@pytest.mark.parametrize("mode", COUNTED_MODES, ids=lambda m: m["backward"])
+def test_adaptive_iterations_count_the_evaluations_used(mode):
+    _, x, f = _contractive_problem()
+    calls, counted = _counted(f)
+    eq = solve(counted, torch.zeros_like(x), SolverConfig(tol=1e-8, max_iter=40, stop_mode="abs", **mode))
+    assert eq.stats["converged"].all()
+    assert eq.stats["iterations"].max().item() == len(calls) < 40
+    assert (eq.stats["iterations"] > {"implicit": 1, "phantom": 3, "last_k": 2, "unrolled": 0}[mode["backward"]]).all()
+
+
+@pytest.mark.parametrize("name", ["anderson", "fixed_point_iter"])
+@pytest.mark.parametrize("stop_mode", ["abs", "rel"])
+def test_damped_solve_stops_on_the_true_residual(name, stop_mode):
+    """torchdeq's fixed-point iteration stops on tau * ||f(z) - z||: at tau = 0.5, up to twice the tolerance."""
+    _, x, f = _contractive_problem(batch=16)
+    tol = 1e-6
+    with torch.no_grad():
+        eq = solve(f, torch.zeros_like(x), SolverConfig(name=name, tau=0.5, tol=tol, max_iter=200, stop_mode=stop_mode),
+                   return_trace=True)
+    assert eq.stats["iterations"].max() < 200
+    assert eq.stats["converged"].all()
+    assert (eq.stats[f"{stop_mode}_residual"] < tol).all()
+    trace = eq.stats["residual_trace"]
+    assert (trace.gather(1, eq.stats["iterations"][:, None] - 1) < tol).all()
+
+
 def test_one_iteration_returns_f_of_z0():
     _, x, f = _contractive_problem()
     with torch.no_grad():
@@ -94,6 +148,39 @@ def test_budget_too_small_is_reported_not_converged():
 def test_bad_solver_config_names_the_field(key, value, match):
     with pytest.raises(ConfigError, match=match):
         from_mapping(SolverConfig, {key: value}, "solver")
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (dict(name="broyden", tau=0.5), "solver.tau: Broyden has no damping"),
+        (dict(b_solver="broyden", tau=0.5), "solver.tau: Broyden has no damping"),
+        (dict(name="broyden", backward="phantom", anderson_m=7), "solver.anderson_m: only Anderson"),
+        (dict(name="fixed_point_iter", backward="last_k", anderson_lam=1e-4), "solver.anderson_lam: only Anderson"),
+        (dict(backward="phantom", phantom_steps=30, max_iter=30), "solver.phantom_steps: must be < max_iter=30"),
+    ],
+)
+def test_options_no_solver_reads_are_refused(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        from_mapping(SolverConfig, overrides, "solver")
+
+
+def test_options_read_somewhere_are_accepted():
+    from_mapping(SolverConfig, dict(name="broyden", anderson_m=7, b_solver="anderson"), "solver")  # by the adjoint
+    from_mapping(SolverConfig, dict(b_solver="broyden", backward="phantom", tau=0.5), "solver")  # no adjoint solve
+
+
+@pytest.mark.parametrize("name", ["anderson", "broyden", "fixed_point_iter"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_non_finite_solve_is_flagged_per_sample_without_raising(name, grad):
+    """Sample 0 iterates z^2 + 1 (no real fixed point: overflows to inf, then NaN); sample 1 a contraction."""
+    blows_up = torch.tensor([True, False])[:, None]
+    f = lambda z: torch.where(blows_up, z * z + 1, 0.5 * torch.tanh(z) + 0.1)
+    z0 = torch.zeros(2, 4, requires_grad=grad)
+    with torch.set_grad_enabled(grad):
+        eq = solve(f, z0, SolverConfig(name=name, tol=1e-6, max_iter=30))
+    assert eq.stats["diverged"].tolist() == [True, False]
+    assert eq.stats["converged"].tolist() == [False, True]
 
 
 def test_hutchinson_estimate_matches_exact_jacobian_norm():
