@@ -13,12 +13,17 @@ and never calls the solver: the equilibrium-internalization ablation.
 Causal models are solved per position (each position is its own solver problem), so no solver
 statistic mixes information across positions; with ``iters=N`` they are exactly causal, and with
 the adaptive stop only the stopping step is shared (its effect is below the tolerance).
+
+The map's blocks are built without dropout: a map that changed at every evaluation would have no
+fixed point to converge to, and the backward modes would differentiate another f than the forward
+solved. Dropout (``dropout``) acts in the backbone.
 """
 from __future__ import annotations
 
 import math
 import random
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -37,7 +42,7 @@ class Attractor(SequenceModel):
         super().__init__(cfg)
         self.backbone = BlockStack(cfg.block, cfg.backbone_layers)
         self.proposal = nn.Linear(cfg.dim, cfg.dim, bias=False) if cfg.proposal == "linear" else None
-        self.f_blocks = BlockStack(cfg.block, cfg.f_layers)
+        self.f_blocks = BlockStack(replace(cfg.block, dropout=0.0), cfg.f_layers)
         if cfg.map == "gated_residual":
             self.gate_logit = nn.Parameter(torch.full((cfg.dim,), math.log(cfg.gate_init / (1 - cfg.gate_init))))
         else:

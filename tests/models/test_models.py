@@ -138,6 +138,38 @@ def test_jacobian_regulariser_adds_differentiable_aux_loss():
     assert model(torch.randint(0, 13, (2, 16))).aux_loss is None
 
 
+def test_map_is_deterministic_in_training_with_dropout():
+    model = _model("attractor", dropout=0.3).train()
+    tokens = torch.randint(0, 13, (2, 16))
+    f = model.latent_map(tokens)
+    z = torch.randn(2, 16, 32)
+    assert torch.equal(f(z), f(z))
+    x, rope = model.embed(tokens)
+    assert not torch.equal(model.backbone(x, rope), model.backbone(x, rope)), "the backbone keeps its dropout"
+
+
+BACKWARD_MODES = [{"backward": "implicit"}, {"backward": "phantom"}, {"backward": "last_k"},
+                  {"backward": "unrolled", "max_iter": 12}]
+
+
+@pytest.mark.parametrize("solver", BACKWARD_MODES, ids=lambda s: s["backward"])
+def test_dropout_model_solves_and_differentiates_like_its_dropout_free_twin(solver):
+    """Same weights, backbone held in eval: the solve (iterations, z*) and every backward mode's map
+    gradient, Jacobian penalty included, are those of the model without dropout."""
+    tokens = torch.randint(0, 13, (2, 16))
+    results = []
+    for dropout in (0.0, 0.3):
+        model = _model("attractor", dropout=dropout, solver={"tol": 1e-5, "jac_reg_weight": 0.1, **solver}).train()
+        model.backbone.eval()
+        out = model(tokens)
+        (out.logits.pow(2).mean() + out.aux_loss).backward()
+        results.append((out.stats["iterations"], out.logits, model.f_blocks.blocks[0].mlp.down.weight.grad))
+    (it0, logits0, grad0), (it3, logits3, grad3) = results
+    assert torch.equal(it0, it3) and it0.max() < 30
+    torch.testing.assert_close(logits3, logits0)
+    torch.testing.assert_close(grad3, grad0)
+
+
 @pytest.mark.parametrize(
     "overrides,match",
     [
