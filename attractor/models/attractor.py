@@ -17,6 +17,11 @@ the adaptive stop only the stopping step is shared (its effect is below the tole
 The map's blocks are built without dropout: a map that changed at every evaluation would have no
 fixed point to converge to, and the backward modes would differentiate another f than the forward
 solved. Dropout (``dropout``) acts in the backbone.
+
+Training losses beyond the task's (``ModelOutput.aux_loss``, in training only):
+- the proposal loss ``proposal_weight * mean_b ||z0_b - sg(z*_b)||^2 / ||sg(z*_b)||^2``: pulls the
+  proposal toward the fixed point (equilibrium internalization); the only signal a ``linear``
+  proposal gets, since z* does not depend on z0 under the implicit, phantom and last-K gradients.
 """
 from __future__ import annotations
 
@@ -75,9 +80,8 @@ class Attractor(SequenceModel):
         """``state``: a latent to start the solve from (deep supervision), else the proposal z0."""
         x, rope = self.embed(tokens)
         c = self.backbone(x, rope)
-        z0 = self.proposal(c) if self.proposal is not None else c
-        if state is not None:
-            z0 = state
+        proposal = self.proposal(c) if self.proposal is not None else c
+        z0 = proposal if state is None else state
         parsed = parse_inference_mode(mode or ("solver" if self.training else self.cfg.inference))
         if parsed == "none":
             zeros = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
@@ -98,12 +102,13 @@ class Attractor(SequenceModel):
                        jacobian_penalty=penalise)
         stats = _per_sample(eq.stats, batch) if self.cfg.causal else eq.stats
         z = eq.z.reshape(batch, seq_len, dim)
-        out = ModelOutput(self.readout(z), stats, state=z.detach())
+        losses = []
         if eq.jacobian_penalty is not None:
-            out.aux_loss = solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean()
+            losses.append(solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean())
             stats["jacobian_frobenius"] = eq.jacobian_penalty.detach().reshape(batch, -1).mean(dim=1)
-        return out
-
+        if self.training and self.cfg.proposal_weight > 0:
+            losses.append(self.cfg.proposal_weight * proposal_loss(proposal, z))
+        return ModelOutput(self.readout(z), stats, aux_loss=sum(losses) if losses else None, state=z.detach())
 
     @contextmanager
     def _normalised_weights(self):
@@ -121,6 +126,14 @@ class Attractor(SequenceModel):
                 if isinstance(module, nn.Linear):
                     module.weight  # noqa: B018 - materialise the cached parametrisation here
             yield
+
+
+def proposal_loss(proposal: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:
+    """mean_b ||z0_b - sg(z*_b)||^2 / ||sg(z*_b)||^2: relative, so its weight does not depend on the
+    latent's scale; the fixed point is a target, not moved by this loss."""
+    target = z_star.detach().flatten(1)
+    gap = (proposal.flatten(1) - target).pow(2).sum(dim=1)
+    return (gap / (target.pow(2).sum(dim=1) + 1e-9)).mean()
 
 
 def _per_sample(stats: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:

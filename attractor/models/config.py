@@ -74,6 +74,7 @@ class AttractorConfig(ModelConfig):
     backbone_layers: int = 2  # blocks mapping tokens to the context c
     f_layers: int = 2  # blocks of the attractor map f(z, c)
     proposal: Literal["identity", "linear"] = "identity"  # z0 = c, or a learned projection of c
+    proposal_weight: float = 0.0  # proposal loss mean ||z0 - sg(z*)||^2 / ||z*||^2 (0 = off; `linear` needs > 0)
     map: Literal["gated_residual", "normed"] = "gated_residual"  # form of f, see models/attractor.py
     gate_init: float = 0.1  # initial gate of the gated-residual map (small = contractive at init)
     f_norm: Literal["none", "weight", "spectral"] = "none"  # normalisation of f's linear layers
@@ -85,6 +86,10 @@ class AttractorConfig(ModelConfig):
         require(self.backbone_layers >= 1, "backbone_layers", f"must be >= 1, got {self.backbone_layers}")
         require(self.f_layers >= 1, "f_layers", f"must be >= 1, got {self.f_layers}")
         require(0 < self.gate_init < 1, "gate_init", f"must be in (0, 1), got {self.gate_init}")
+        require(self.proposal_weight >= 0, "proposal_weight", f"must be >= 0, got {self.proposal_weight}")
+        require(self.proposal != "linear" or self.proposal_weight > 0 or self.solver.backward == "unrolled",
+                "proposal_weight", f"must be > 0 with proposal: linear: under backward={self.solver.backward!r} "
+                "z* does not depend on z0, so the proposal loss is the only gradient W gets")
         try:
             parse_inference_mode(self.inference)
         except ValueError as err:

@@ -170,6 +170,33 @@ def test_dropout_model_solves_and_differentiates_like_its_dropout_free_twin(solv
     torch.testing.assert_close(grad3, grad0)
 
 
+def test_linear_proposal_trains_through_the_proposal_loss():
+    model = _model("attractor", proposal="linear", proposal_weight=1.0).train()
+    out = model(torch.randint(0, 13, (2, 16)))
+    out.aux_loss.backward()
+    assert model.proposal.weight.grad.abs().sum() > 0
+
+
+def test_proposal_loss_is_the_relative_gap_to_the_fixed_point():
+    """For ``identity`` it pulls the backbone output c toward z* (equilibrium internalization)."""
+    model = _model("attractor", proposal_weight=0.5).train()
+    tokens = torch.randint(0, 13, (2, 16))
+    out = model(tokens)
+    c = model.backbone(*model.embed(tokens))
+    gap = (c - out.state).flatten(1).pow(2).sum(1) / out.state.flatten(1).pow(2).sum(1)
+    torch.testing.assert_close(out.aux_loss, 0.5 * gap.mean())
+    out.aux_loss.backward()
+    assert model.backbone.blocks[0].mlp.down.weight.grad.abs().sum() > 0
+    assert model.f_blocks.blocks[0].mlp.down.weight.grad is None, "z* is the target, not moved"
+    assert model.eval()(tokens).aux_loss is None
+
+
+def test_linear_proposal_without_its_loss_is_refused():
+    with pytest.raises(ConfigError, match="model.proposal_weight: must be > 0 with proposal: linear"):
+        build_model({**BASE, **MODELS["attractor"], "proposal": "linear"})
+    build_model({**BASE, **MODELS["attractor"], "proposal": "linear", "solver": {"backward": "unrolled"}})
+
+
 @pytest.mark.parametrize(
     "overrides,match",
     [
