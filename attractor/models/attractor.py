@@ -19,6 +19,8 @@ fixed point to converge to, and the backward modes would differentiate another f
 solved. Dropout (``dropout``) acts in the backbone.
 
 Training losses beyond the task's (``ModelOutput.aux_loss``, in training only):
+- the Jacobian penalty ``jac_reg_weight * mean ||J_f||_F^2 / (n * dim)`` (n: features per solver
+  row), the reference's normalisation;
 - the proposal loss ``proposal_weight * mean_b ||z0_b - sg(z*_b)||^2 / ||sg(z*_b)||^2``: pulls the
   proposal toward the fixed point (equilibrium internalization); the only signal a ``linear``
   proposal gets, since z* does not depend on z0 under the implicit, phantom and last-K gradients.
@@ -103,8 +105,8 @@ class Attractor(SequenceModel):
         stats = _per_sample(eq.stats, batch) if self.cfg.causal else eq.stats
         z = eq.z.reshape(batch, seq_len, dim)
         losses = []
-        if eq.jacobian_penalty is not None:
-            losses.append(solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean())
+        if eq.jacobian_penalty is not None:  # per-element estimate / width: the reference's normalisation
+            losses.append(solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean() / dim)
             stats["jacobian_frobenius"] = eq.jacobian_penalty.detach().reshape(batch, -1).mean(dim=1)
         if self.training and self.cfg.proposal_weight > 0:
             losses.append(self.cfg.proposal_weight * proposal_loss(proposal, z))

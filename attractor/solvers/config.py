@@ -36,7 +36,7 @@ class SolverConfig:
     phantom_steps: int = 5  # damped unrolled steps from z* for the phantom gradient
     phantom_tau: float = 0.5  # damping of those steps
     last_k: int = 2  # iterates backpropagated through in `last_k` mode
-    jac_reg_weight: float = 0.0  # weight of the Hutchinson ||J_f||_F^2 penalty (0 = off)
+    jac_reg_weight: float = 0.0  # weight of the Jacobian penalty ||J_f||_F^2 / (n * width), the reference's (0 = off)
     jac_reg_freq: float = 1.0  # probability that a training step computes the penalty
 
     def __post_init__(self) -> None:

@@ -20,7 +20,7 @@ class Equilibrium:
 
     z: torch.Tensor
     stats: dict[str, torch.Tensor]
-    jacobian_penalty: torch.Tensor | None = None  # per-sample ||J_f||_F^2 / dim, differentiable
+    jacobian_penalty: torch.Tensor | None = None  # per-sample Hutchinson ||J_f||_F^2 / n, differentiable
 
 
 def gradient_steps(cfg: SolverConfig) -> int:

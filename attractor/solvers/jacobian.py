@@ -11,9 +11,12 @@ from attractor.solvers.forward import Fn
 
 
 def hutchinson_frobenius(fz: torch.Tensor, z: torch.Tensor, samples: int = 1, create_graph: bool = True) -> torch.Tensor:
-    """Per-sample unbiased estimate of ||J||_F^2 / dim for fz = f(z), J = dfz/dz, from Gaussian probes.
+    """Per-sample unbiased estimate of ||J||_F^2 / n for fz = f(z), J = dfz/dz, n = fz[0].numel().
 
-    E_v ||v^T J||^2 = ||J||_F^2 for v ~ N(0, I). ``z`` must require grad and ``fz`` depend on it.
+    Per element: E_v ||v^T J||^2 = ||J||_F^2 for v ~ N(0, I), divided by the n features of a sample,
+    so it is O(1) for an O(1) Jacobian at any size (the identity map gives 1). The attractor's
+    training penalty divides this by the model width as well (the reference's normalisation, see
+    docs/models.md). ``z`` must require grad and ``fz`` depend on it.
     """
     total = torch.zeros(fz.shape[0], device=fz.device, dtype=fz.dtype)
     for _ in range(samples):

@@ -197,6 +197,19 @@ def test_linear_proposal_without_its_loss_is_refused():
     build_model({**BASE, **MODELS["attractor"], "proposal": "linear", "solver": {"backward": "unrolled"}})
 
 
+def test_jacobian_penalty_has_the_reference_normalisation():
+    """With a linear map f(z, c) = A z + c, the penalty's mean over draws is ||A||_F^2 / dim^2 (per
+    position: ||A||_F^2 / dim per element, / dim again): the reference's E mean((J^T v)^2), v ~ N(0, I/dim)."""
+    model = _model("attractor", solver={"jac_reg_weight": 1.0}).double().train()
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(32, 32, generator=gen, dtype=torch.float64) * 0.3 / 32**0.5
+    model.attractor_map = lambda z, c, rope: z @ a.T + c
+    tokens = torch.randint(0, 13, (2, 16))
+    torch.manual_seed(0)
+    draws = torch.stack([model(tokens).aux_loss.detach() for _ in range(60)])
+    torch.testing.assert_close(draws.mean(), a.pow(2).sum() / 32**2, rtol=0.03, atol=0)
+
+
 @pytest.mark.parametrize(
     "overrides,match",
     [

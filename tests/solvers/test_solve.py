@@ -183,6 +183,16 @@ def test_non_finite_solve_is_flagged_per_sample_without_raising(name, grad):
     assert eq.stats["converged"].tolist() == [False, True]
 
 
+def test_hutchinson_is_per_element_on_a_linear_map():
+    """f(z) = A z: J = A for every sample, so the estimate's mean is ||A||_F^2 / n (n = 8 features)."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(8, 8, generator=gen, dtype=torch.float64)
+    z = torch.randn(64, 8, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(0)
+    estimate = hutchinson_frobenius(z @ a.T, z, samples=50, create_graph=False).mean()
+    torch.testing.assert_close(estimate, a.pow(2).sum() / 8, rtol=0.03, atol=0)
+
+
 def test_hutchinson_estimate_matches_exact_jacobian_norm():
     torch.manual_seed(0)
     weight = torch.randn(6, 6, dtype=torch.float64)
