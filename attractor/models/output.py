@@ -10,9 +10,10 @@ import torch
 class ModelOutput:
     """Logits (B, T, vocab) and per-sample solver statistics (empty for models without a solver).
 
-    ``stats`` keys for the attractor: ``iterations`` (B,), ``abs_residual`` (B,), ``rel_residual`` (B,),
-    ``converged`` (B,) bool, and ``residual_trace`` (B, N) when asked for. ``aux_loss`` is a scalar
-    regulariser the training loss must add (the Jacobian penalty), or None. ``state`` is the final
+    ``stats`` keys for the attractor: ``iterations`` (B,) (evaluations of f), ``abs_residual`` (B,),
+    ``rel_residual`` (B,), ``converged`` (B,) bool, ``diverged`` (B,) bool (the solve went non-finite),
+    and ``residual_trace`` (B, N) when asked for. ``aux_loss`` is a scalar regulariser the training
+    loss must add (the Jacobian penalty and the proposal loss), or None. ``state`` is the final
     latent (detached), which deep supervision passes back as the next segment's starting point.
     """
 
