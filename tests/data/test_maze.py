@@ -81,8 +81,10 @@ def test_generate_valid_deterministic_and_round_trip(tmp_path):
 
 
 def test_symmetries_keep_answers_valid_and_leakage_found():
-    train, test = generate_split(10, 10, side=9, seed=0)
+    splits = generate_split(10, 10, side=9, seed=0, n_val=6)
+    train, test = splits.train, splits.test
     assert find_leaks(train.q, test.q, canonical) == []
+    assert len(splits.val) == 6 and find_leaks(np.concatenate([train.q, test.q]), splits.val.q, canonical) == []
     x, y = train.tokens()
     rng = np.random.default_rng(0)
     for _ in range(8):

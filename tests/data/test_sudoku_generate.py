@@ -39,6 +39,14 @@ def test_hard_mode_reaches_min_rating():
 
 
 def test_split_has_no_symmetric_leak():
-    train, test = generate_split(30, 30, size=6, seed=0)
+    splits = generate_split(30, 30, size=6, seed=0, n_val=20)
+    train, val, test = splits.train, splits.val, splits.test
     assert find_leaks(train.q, test.q, canonical, invariant) == []
-    assert len({q.tobytes() for q in train.q}) == 30
+    assert find_leaks(np.concatenate([train.q, test.q]), val.q, canonical, invariant) == []
+    assert len({q.tobytes() for q in train.q}) == 30 and len(val) == 20
+
+
+def test_val_leaves_train_and_test_as_they_were():
+    with_val, without = generate_split(20, 10, size=6, seed=1, n_val=5), generate_split(20, 10, size=6, seed=1)
+    assert without.val is None
+    assert np.array_equal(with_val.train.q, without.train.q) and np.array_equal(with_val.test.q, without.test.q)

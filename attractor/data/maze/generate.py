@@ -9,6 +9,8 @@ of tries pass at 30x30, and a try costs microseconds in numba.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numba import njit, prange
 
@@ -17,6 +19,7 @@ from attractor.data.leakage import SymmetryIndex
 from attractor.data.maze.canonical import canonical
 from attractor.data.maze.solver import GOAL, OPEN, PATH, START, WALL, bfs, neighbour
 from attractor.data.rand import below, chain_seeds, uniform
+from attractor.data.splits import Splits, generate_splits
 
 DENSITY = (0.30, 0.45)
 
@@ -80,18 +83,20 @@ def _chains(seeds, side, min_path, lo, hi, max_tries):
 
 
 def generate(count: int, side: int = 30, seed: int = 0, min_path: int | None = None,
-             source: str = "generated", exclude: np.ndarray | None = None, max_tries: int = 100_000) -> GridSet:
+             source: str = "generated", exclude: np.ndarray | None = None, max_tries: int = 100_000,
+             first_chain: int = 0) -> GridSet:
     """``count`` distinct mazes with shortest path > ``min_path`` moves, none a dihedral variant of
-    another or of a maze in ``exclude``; deterministic in ``seed``. ``rating`` is the path length."""
+    another or of a maze in ``exclude``; deterministic in ``seed``, from the seed's chains
+    ``first_chain`` on. ``rating`` is the path length."""
     min_path = default_min_path(side) if min_path is None else int(min_path)
     index = SymmetryIndex(canonical)
     for codes in (exclude if exclude is not None else []):
         index.add(codes)
     rows: list[tuple[np.ndarray, np.ndarray, int]] = []
-    start, batch = 0, max(32, count)
+    start, batch = first_chain, max(32, count)
     while len(rows) < count:
         q, a, lengths = _chains(chain_seeds(seed, start, batch), side, min_path, DENSITY[0], DENSITY[1], max_tries)
-        if start == 0 and (lengths < 0).all():
+        if start == first_chain and (lengths < 0).all():
             raise ValueError(f"no {side}x{side} maze with a shortest path over {min_path} in {max_tries} tries")
         start += batch
         for qi, ai, n in zip(q.astype(np.uint8), a.astype(np.uint8), lengths):
@@ -101,7 +106,7 @@ def generate(count: int, side: int = 30, seed: int = 0, min_path: int | None = N
             rows.append((qi, ai, int(n)))
             if len(rows) == count:
                 break
-        if start > 20 * count + 1000:
+        if start - first_chain > 20 * count + 1000:
             raise ValueError(f"could not find {count} distinct {side}x{side} mazes: only {len(rows)}")
         batch = max(32, int((count - len(rows)) * 1.2))
     return GridSet(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]),
@@ -109,8 +114,7 @@ def generate(count: int, side: int = 30, seed: int = 0, min_path: int | None = N
 
 
 def generate_split(n_train: int, n_test: int, side: int = 30, seed: int = 0, min_path: int | None = None,
-                   ) -> tuple[GridSet, GridSet]:
-    """Train and test sets from separate seeded streams; no test maze is a dihedral variant of a train one."""
-    train = generate(n_train, side, 2 * seed, min_path, "generated-train")
-    test = generate(n_test, side, 2 * seed + 1, min_path, "generated-test", exclude=train.q)
-    return train, test
+                   n_val: int = 0) -> Splits:
+    """Train, test and (``n_val`` > 0) validation sets; none shares a maze up to symmetry with
+    another split (see :func:`attractor.data.splits.generate_splits`)."""
+    return generate_splits(partial(generate, side=side, min_path=min_path), n_train, n_test, seed, n_val)

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from attractor.data.cli import PuzzleCommands, main
-from attractor.data.gridset import GridSet
+from attractor.data.splits import Splits
 from attractor.data.sudoku.canonical import canonical, invariant
 from attractor.data.sudoku.format import load_any, write_csv
 from attractor.data.sudoku.generate import generate_split
@@ -18,8 +18,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blanks", type=int, default=None, help="exactly this many blanks instead of hard mode")
 
 
-def _generate(a: argparse.Namespace) -> tuple[GridSet, GridSet]:
-    return generate_split(a.train, a.test, a.size, a.seed, a.min_rating, a.blanks)
+def _generate(a: argparse.Namespace) -> Splits:
+    return generate_split(a.train, a.test, a.size, a.seed, a.min_rating, a.blanks, a.val)
 
 
 COMMANDS = PuzzleCommands("sudoku", _args, _generate, write_csv, load_any, canonical, invariant)

@@ -9,7 +9,10 @@ import numpy as np
 
 from attractor.data.dataset import Augment, GridDataModule, GridDataset
 from attractor.data.gridset import GridSet
+from attractor.data.leakage import Key
+from attractor.data.splits import Splits
 from attractor.data.sudoku.augment import random_transform
+from attractor.data.sudoku.canonical import canonical, invariant
 from attractor.data.sudoku.format import load_csv, load_puzzle_list, write_csv
 from attractor.data.sudoku.generate import generate_split
 
@@ -30,19 +33,18 @@ class SudokuDataModule(GridDataModule):
 
     def __init__(self, data_dir: str | os.PathLike | None = None, size: int = 9, n_train: int | None = 1000,
                  n_test: int | None = 1000, seed: int = 0, min_rating: int | None = None,
-                 blanks: int | None = None, augment: bool = True, batch_size: int = 64, num_workers: int = 0):
-        super().__init__(data_dir, n_train, n_test, seed, augment, batch_size, num_workers)
+                 blanks: int | None = None, augment: bool = True, batch_size: int = 64, num_workers: int = 0,
+                 n_val: int | None = 500):
+        super().__init__(data_dir, n_train, n_val, n_test, seed, augment, batch_size, num_workers)
         self.size, self.min_rating, self.blanks = size, min_rating, blanks
         self.vocab_size, self.seq_len = size + 2, size * size
 
     def generation_params(self) -> dict[str, Any]:
-        return {"puzzle": "sudoku", "size": self.size, "n_train": self.n_train, "n_test": self.n_test,
-                "seed": self.seed, "min_rating": self.min_rating, "blanks": self.blanks}
+        return {"puzzle": "sudoku", "size": self.size, "n_train": self.n_train, "n_val": self.n_val,
+                "n_test": self.n_test, "seed": self.seed, "min_rating": self.min_rating, "blanks": self.blanks}
 
-    def generate(self) -> tuple[GridSet, GridSet]:
-        if self.n_train is None or self.n_test is None:
-            raise ValueError("n_train and n_test are needed to generate data")
-        return generate_split(self.n_train, self.n_test, self.size, self.seed, self.min_rating, self.blanks)
+    def generate(self, n_val: int) -> Splits:
+        return generate_split(self.n_train, self.n_test, self.size, self.seed, self.min_rating, self.blanks, n_val)
 
     def read(self, path: Path) -> GridSet:
         return load_csv(path, self.size)
@@ -52,6 +54,9 @@ class SudokuDataModule(GridDataModule):
 
     def augment_fn(self) -> Augment:
         return augment_tokens
+
+    def symmetry_keys(self) -> tuple[Key, Key | None]:
+        return canonical, invariant
 
 
 def puzzle_list_dataset(path: str | os.PathLike, size: int | None = None) -> GridDataset:

@@ -9,12 +9,15 @@ numba, each with its own RNG stream, so the output depends only on the seed.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numba import njit, prange
 
 from attractor.data.gridset import GridSet
 from attractor.data.leakage import SymmetryIndex
 from attractor.data.rand import below, chain_seeds, uniform
+from attractor.data.splits import Splits, generate_splits
 from attractor.data.sudoku.canonical import canonical, invariant
 from attractor.data.sudoku.solver import box_shape, solve_core
 
@@ -116,8 +119,9 @@ def generate_raw(count: int, size: int = 9, seed: int = 0, min_rating: int | Non
 
 def generate(count: int, size: int = 9, seed: int = 0, min_rating: int | None = None,
              blanks: int | None = None, source: str = "generated", exclude: np.ndarray | None = None,
-             ) -> GridSet:
-    """``count`` distinct unique-solution puzzles, deterministic in ``seed``.
+             first_chain: int = 0) -> GridSet:
+    """``count`` distinct unique-solution puzzles, deterministic in ``seed``, from the seed's chains
+    ``first_chain`` on (so one stream can feed two sets that never share a chain).
 
     None is a symmetric variant of a puzzle in ``exclude`` (how a test set is kept apart from
     its training set). Tiny sizes have few puzzles up to symmetry, so asking too many raises.
@@ -128,11 +132,12 @@ def generate(count: int, size: int = 9, seed: int = 0, min_rating: int | None = 
         index.add(codes)
     seen: set[bytes] = set()
     rows: list[tuple[np.ndarray, np.ndarray, int]] = []
-    start, batch = 0, max(64, count)
+    start, batch = first_chain, max(64, count)
     while len(rows) < count:
-        if start > 50 * count + 1000:
+        if start - first_chain > 50 * count + 1000:
             raise ValueError(f"could not find {count} distinct {size}x{size} puzzles (blanks={blanks}, "
-                             f"min_rating={target}); only {len(rows)} after {start} tries: ask for fewer")
+                             f"min_rating={target}); only {len(rows)} after {start - first_chain} tries: "
+                             f"ask for fewer")
         p, s, r = generate_raw(batch, size, seed, target, blanks, start=start)
         start += batch
         for q, a, rating in zip(p.astype(np.uint8), s.astype(np.uint8), r):
@@ -149,8 +154,8 @@ def generate(count: int, size: int = 9, seed: int = 0, min_rating: int | None = 
 
 
 def generate_split(n_train: int, n_test: int, size: int = 9, seed: int = 0, min_rating: int | None = None,
-                   blanks: int | None = None) -> tuple[GridSet, GridSet]:
-    """Train and test sets (separate seeded streams); no test puzzle is a symmetric variant of a train one."""
-    train = generate(n_train, size, 2 * seed, min_rating, blanks, "generated-train")
-    test = generate(n_test, size, 2 * seed + 1, min_rating, blanks, "generated-test", exclude=train.q)
-    return train, test
+                   blanks: int | None = None, n_val: int = 0) -> Splits:
+    """Train, test and (``n_val`` > 0) validation sets; none shares a puzzle up to symmetry with
+    another split (see :func:`attractor.data.splits.generate_splits`)."""
+    return generate_splits(partial(generate, size=size, min_rating=min_rating, blanks=blanks),
+                           n_train, n_test, seed, n_val)
