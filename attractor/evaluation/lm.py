@@ -1,8 +1,9 @@
-"""Evaluate a language-model checkpoint on its whole val split in every inference mode, and sample.
+"""Evaluate a language-model checkpoint on its whole test split in every inference mode, and sample.
 
 Writes ``eval.json`` (loss, perplexity and bits per byte per mode, with mean solver iterations) and
 a PNG of perplexity against iterations, so "remove the solver at inference" is measured for LMs as
-for puzzles. Every val window is scored unless ``max_items`` is given, and the JSON records how many.
+for puzzles. Every window of the split is scored unless ``max_items`` is given, and the JSON records
+which split and how many (training validates on val; the test split is only scored here).
 
 Sampling re-runs the model on the whole (cropped) context for each new token: no KV cache, see
 docs/lm.md for what that recomputes.
@@ -35,9 +36,9 @@ from attractor.tasks.lm import LMDataModule, bits_per_byte, next_token_nll
 
 @torch.no_grad()
 def score_lm(model: nn.Module, windows: Dataset, mode: str, batch_size: int, device: str,
-             meta: dict[str, Any]) -> dict[str, Any]:
-    """Token-weighted mean loss over ``windows`` in one inference mode, with perplexity, bits per
-    byte, mean solver iterations (per window: its slowest position) and throughput."""
+             meta: dict[str, Any], split: str) -> dict[str, Any]:
+    """Token-weighted mean loss over ``windows`` (of ``split``) in one inference mode, with perplexity,
+    bits per byte, mean solver iterations (per window: its slowest position) and throughput."""
     nll = torch.zeros((), dtype=torch.float64)
     n_tokens = n_windows = 0
     iterations, residuals = [], []
@@ -55,7 +56,7 @@ def score_lm(model: nn.Module, windows: Dataset, mode: str, batch_size: int, dev
     loss = nll.item() / n_tokens
     return {
         "mode": mode, "n_windows": n_windows, "n_tokens": n_tokens,
-        "loss": loss, "ppl": math.exp(loss), "bpb": bits_per_byte(loss, meta),
+        "loss": loss, "ppl": math.exp(loss), "bpb": bits_per_byte(loss, meta, split),
         "mean_iterations": torch.cat(iterations).mean().item(),
         "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
         "seconds": seconds, "tokens_per_s": n_tokens / seconds,
@@ -72,8 +73,9 @@ def _lm_data(run: Run, ckpt: str | os.PathLike) -> LMDataModule:
 
 def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, modes: list[str] | None = None,
                            batch_size: int | None = None, max_items: int | None = None, device: str | None = None,
-                           expect_model: str | None = None) -> dict[str, Any]:
-    """Score a checkpoint on its corpus's whole val split in every mode; write eval.json and the plot.
+                           expect_model: str | None = None, split: str = "test") -> dict[str, Any]:
+    """Score a checkpoint on its corpus's whole ``split`` (test, or val to compare with training's
+    validation) in every mode; write eval.json and the plot.
 
     Modes default to the model's sweep: solver removed, 1..32 iterations and adaptive for the
     attractor; loop counts for the looped model; the transformer as it is.
@@ -82,34 +84,39 @@ def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, 
     dm = _lm_data(run, ckpt)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    val = dm.val_set if not max_items else Subset(dm.val_set, range(min(max_items, len(dm.val_set))))
+    if split not in ("val", "test"):
+        raise ValueError(f"split: {split!r} is not one of 'val', 'test'")
+    windows = dm.test_set if split == "test" else dm.val_set
+    if max_items:
+        windows = Subset(windows, range(min(max_items, len(windows))))
     modes = modes or sweep_modes(run.model.name)
-    sweep = [score_lm(model, val, mode, batch_size or run.task.eval_batch_size, device, dm.meta) for mode in modes]
+    sweep = [score_lm(model, windows, mode, batch_size or run.task.eval_batch_size, device, dm.meta, split)
+             for mode in modes]
     default = next((s for s in sweep if s["mode"] == "solver"), sweep[-1])
     report = {
         "checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name,
         "parameters": sum(p.numel() for p in model.parameters()),
         "data_dir": str(dm.data_dir), "seq_len": run.task.seq_len,
         "n_windows": default["n_windows"], "n_tokens": default["n_tokens"],
-        "val_tokens_in_split": dm.meta["tokens"]["val"], "full_val_split": not max_items,
+        "split": split, "tokens_in_split": dm.meta["tokens"][split], "full_split": not max_items,
         **{k: default[k] for k in ("mode", "loss", "ppl", "bpb", "mean_iterations")},
         "sweep": sweep,
         "plot": "ppl_vs_iterations.png",
     }
     out_dir = Path(out_dir)
-    plot_lm_sweep(sweep, out_dir / report["plot"], f"{run.model.name} LM, val perplexity per inference mode")
+    plot_lm_sweep(sweep, out_dir / report["plot"], f"{run.model.name} LM, {split} perplexity per inference mode")
     write_json(out_dir / "eval.json", report)
     return report
 
 
 def plot_lm_sweep(sweep: list[dict], path: Path, title: str) -> None:
-    """Validation perplexity against mean iterations, one point per inference mode."""
+    """Perplexity against mean iterations, one point per inference mode."""
     with save_figure(path) as (fig, ax):
         xs, ys = [s["mean_iterations"] for s in sweep], [s["ppl"] for s in sweep]
         ax.plot(xs, ys, "o-")
         for x, y, s in zip(xs, ys, sweep):
             ax.annotate(s["mode"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        ax.set(xlabel="mean iterations", ylabel="validation perplexity", title=title)
+        ax.set(xlabel="mean iterations", ylabel="perplexity", title=title)
         ax.set_xscale("symlog", linthresh=1)
 
 

@@ -1,4 +1,5 @@
-"""TextDataModule: window shapes, no window mixing train and val, reproducible sampling, bad shards."""
+"""TextDataModule: window shapes, no window mixing splits, val and test served apart, reproducible
+sampling, bad shards."""
 import json
 import pickle
 
@@ -9,6 +10,7 @@ import torch
 from attractor.data.grid_csv import DataFormatError
 from attractor.data.text.dataset import TextDataModule
 from attractor.data.text.prepare import prepare
+from attractor.data.text.shards import SPLITS
 from attractor.data.text.tokenizer import load_tokenizer
 
 SEQ = 8
@@ -20,10 +22,10 @@ def corpus(tmp_path):
     lines = [chr(0x100 + i) * 15 + "\n" for i in range(40)]
     (tmp_path / "t.txt").write_text("".join(lines), encoding="utf-8")
     out = tmp_path / "out"
-    meta = prepare([tmp_path / "t.txt"], out, "char", val_fraction=0.25, chunk_bytes=1)
+    meta = prepare([tmp_path / "t.txt"], out, "char", val_fraction=0.25, chunk_bytes=1, test_fraction=0.1)
     data = (tmp_path / "t.txt").read_bytes()
     return out, {s: set("".join(data[a:b].decode("utf-8") for a, b in meta["files"][0][s])) - {"\n"}
-                 for s in ("train", "val")}
+                 for s in SPLITS}
 
 
 def seen_chars(loader, tok) -> set[str]:
@@ -31,13 +33,16 @@ def seen_chars(loader, tok) -> set[str]:
     return {c for row in rows for c in tok.decode(row)}
 
 
-def test_windows_never_mix_train_and_val(corpus):
+def test_windows_never_mix_splits_and_each_loader_serves_its_own(corpus):
     out, chars = corpus
-    assert len(chars["val"]) == 10 and not chars["train"] & chars["val"]
+    assert [len(chars[s]) for s in SPLITS] == [26, 10, 4]
+    assert set.union(*chars.values()) == {chr(0x100 + i) for i in range(40)}
+    assert not (chars["train"] & chars["val"] or chars["train"] & chars["test"] or chars["val"] & chars["test"])
     dm = TextDataModule(out, seq_len=SEQ, batch_size=4, seed=0)
     dm.setup()
     tok = load_tokenizer(out)
-    assert seen_chars(dm.val_dataloader(), tok) - {"\n"} <= chars["val"]
+    assert seen_chars(dm.val_dataloader(), tok) - {"\n"} == chars["val"]
+    assert seen_chars(dm.test_dataloader(), tok) - {"\n"} == chars["test"]
     assert seen_chars(dm.train_dataloader(), tok) - {"\n"} <= chars["train"]
 
 
@@ -66,7 +71,7 @@ def test_train_windows_are_seeded(corpus):
         return torch.cat([b["inputs"] for b in dm.train_dataloader()])
 
     a = first_epoch(0)
-    assert len(a) == 480 // SEQ // 4 * 4  # about one pass over the 480 train tokens
+    assert len(a) == 416 // SEQ // 4 * 4  # about one pass over the 416 train tokens
     assert torch.equal(a, first_epoch(0)) and not torch.equal(a, first_epoch(1))
 
 
@@ -100,6 +105,6 @@ def test_missing_or_truncated_shards(corpus, tmp_path):
         TextDataModule(tmp_path / "nothing", seq_len=SEQ, batch_size=1)
     with open(out / "train.bin", "r+b") as f:
         f.truncate(100)
-    with pytest.raises(DataFormatError, match=r"train.bin: holds 100 bytes, but .* promises 480 uint16"):
+    with pytest.raises(DataFormatError, match=r"train.bin: holds 100 bytes, but .* promises 416 uint16"):
         TextDataModule(out, seq_len=SEQ, batch_size=1)
-    assert json.loads((out / "meta.json").read_text())["tokens"]["train"] == 480
+    assert json.loads((out / "meta.json").read_text())["tokens"]["train"] == 416

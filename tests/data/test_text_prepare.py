@@ -1,4 +1,5 @@
-"""Preparing token shards: exact round trips, the recorded split, determinism, and every bad input."""
+"""Preparing token shards: exact round trips, the recorded train/val/test split, determinism, and every
+bad input."""
 import json
 from pathlib import Path
 
@@ -7,8 +8,9 @@ import pytest
 
 from attractor.data.grid_csv import DataFormatError
 from attractor.data.text.__main__ import main
+from attractor.data.text.corpus import merge_ranges
 from attractor.data.text.prepare import prepare, prepare_corpus
-from attractor.data.text.shards import shard_dtype
+from attractor.data.text.shards import SPLITS, read_meta, shard_dtype
 from attractor.data.text.tokenizer import load_tokenizer
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "text" / "tinyshakespeare.txt"
@@ -28,13 +30,14 @@ def write_corpus(root: Path) -> list[Path]:
 def decoded_splits(out: Path) -> dict[str, str]:
     meta = json.loads((out / "meta.json").read_text())
     tok = load_tokenizer(out)
-    return {s: tok.decode(np.fromfile(out / f"{s}.bin", dtype=meta["dtype"])) for s in ("train", "val")}
+    return {s: tok.decode(np.fromfile(out / f"{s}.bin", dtype=meta["dtype"])) for s in SPLITS}
 
 
 def expected_splits(out: Path) -> dict[str, str]:
-    """What meta.json says went where, read back from the source files."""
+    """What meta.json says went where, read back from the source files; the splits' byte ranges must
+    tile every file exactly (disjoint, and covering the corpus)."""
     meta = json.loads((out / "meta.json").read_text())
-    expect = {"train": "", "val": ""}
+    expect = dict.fromkeys(SPLITS, "")
     for record in meta["files"]:
         data = Path(record["path"]).read_bytes()
         covered = sorted(r for s in expect for r in record[s])
@@ -51,7 +54,7 @@ def test_prepare_round_trips_exactly(tmp_path, kind):
     meta = prepare([files[0], tmp_path / "docs"], out, kind, vocab_size=300 if kind == "bpe" else None,
                    chunk_bytes=200)
     assert [r["path"] for r in meta["files"]] == [str(f) for f in files]
-    assert meta["tokens"]["val"] > 0 and meta["tokens"]["train"] > meta["tokens"]["val"]
+    assert min(meta["tokens"].values()) > 0 and meta["tokens"]["train"] > meta["tokens"]["val"]
     assert decoded_splits(out) == expected_splits(out)
     assert sum(meta["bytes"].values()) == sum(f.stat().st_size for f in files)
     assert meta["dtype"] == "uint16" and load_tokenizer(out).fingerprint == meta["tokenizer"]["fingerprint"]
@@ -62,15 +65,25 @@ def test_split_is_fixed_by_seed(tmp_path):
     runs = {name: prepare(files, tmp_path / name, "char", seed=seed, chunk_bytes=100)
             for name, seed in [("a", 1), ("b", 1), ("c", 2)]}
     assert runs["a"]["files"] == runs["b"]["files"]
-    assert (tmp_path / "a" / "val.bin").read_bytes() == (tmp_path / "b" / "val.bin").read_bytes()
+    assert all((tmp_path / "a" / f"{s}.bin").read_bytes() == (tmp_path / "b" / f"{s}.bin").read_bytes() for s in SPLITS)
     assert runs["a"]["files"] != runs["c"]["files"]
 
 
-def test_val_fraction_is_honoured(tmp_path):
+def test_val_and_test_fractions_are_honoured(tmp_path):
     f = tmp_path / "t.txt"
     f.write_text("".join(f"{i:09d}\n" for i in range(200)))  # 200 chunks of 10 bytes
-    meta = prepare([f], tmp_path / "out", "char", val_fraction=0.25, chunk_bytes=10)
-    assert sum(b - a for a, b in meta["files"][0]["val"]) == 50 * 10
+    meta = prepare([f], tmp_path / "out", "char", val_fraction=0.25, chunk_bytes=10, test_fraction=0.15)
+    assert {s: sum(b - a for a, b in meta["files"][0][s]) for s in SPLITS} == {"train": 1200, "val": 500, "test": 300}
+    assert meta["settings"]["test_fraction"] == 0.15 and meta["bytes"]["test"] == 300
+
+
+def test_adding_the_test_split_kept_the_val_text(tmp_path):
+    """Val is drawn as it was before test existed: the chunks a seed gave val stay val."""
+    f = tmp_path / "t.txt"
+    f.write_text("".join(f"{i:09d}\n" for i in range(200)))
+    meta = prepare([f], tmp_path / "out", "char", val_fraction=0.1, chunk_bytes=10, seed=7)
+    before = np.random.default_rng(7).choice(200, 20, replace=False)  # the draw of the train/val-only format
+    assert merge_ranges(sorted((10 * int(i), 10 * int(i) + 10) for i in before)) == meta["files"][0]["val"]
 
 
 def test_prepare_corpus_is_a_no_op_when_prepared(tmp_path):
@@ -81,9 +94,25 @@ def test_prepare_corpus_is_a_no_op_when_prepared(tmp_path):
     assert (out / "train.bin").stat().st_mtime_ns == stamp
     files[0].write_text("changed text\n" * 50)  # the source changed: prepare again
     prepare_corpus(files, out)
-    assert "changed text" in decoded_splits(out)["train"] + decoded_splits(out)["val"]
+    assert "changed text" in "".join(decoded_splits(out).values())
     prepare_corpus(files, out, seed=5)
     assert json.loads((out / "meta.json").read_text())["settings"]["seed"] == 5
+    prepare_corpus(files, out, seed=5, test_fraction=0.2)
+    assert json.loads((out / "meta.json").read_text())["settings"]["test_fraction"] == 0.2
+
+
+def test_a_folder_of_the_train_val_format_is_prepared_again(tmp_path):
+    files = write_corpus(tmp_path)
+    out = prepare_corpus(files, tmp_path / "out")
+    meta = json.loads((out / "meta.json").read_text())
+    old = {**meta, "format": 1, "tokens": {s: meta["tokens"][s] for s in ("train", "val")},
+           "settings": {k: v for k, v in meta["settings"].items() if k != "test_fraction"}}
+    (out / "meta.json").write_text(json.dumps(old))
+    (out / "test.bin").unlink()
+    with pytest.raises(DataFormatError, match="format 1, not 2 .*prepare the corpus again"):
+        read_meta(out)
+    prepare_corpus(files, out)
+    assert read_meta(out)["tokens"]["test"] == meta["tokens"]["test"] and (out / "test.bin").exists()
 
 
 def test_reuse_tokenizer_from_earlier_run(tmp_path):
@@ -137,18 +166,23 @@ def test_bad_settings(tmp_path):
     (tmp_path / "a.txt").write_text("abc\n" * 50)
     with pytest.raises(ValueError, match="val_fraction"):
         prepare([tmp_path / "a.txt"], tmp_path / "out", val_fraction=0.0)
+    with pytest.raises(ValueError, match=r"test_fraction must be in \(0, 1\), got 1.0"):
+        prepare([tmp_path / "a.txt"], tmp_path / "out", test_fraction=1.0)
+    with pytest.raises(ValueError, match="makes 10 chunk.*6 val \\+ 4 test \\+ 1 train needs at least 11"):
+        prepare([tmp_path / "a.txt"], tmp_path / "out", val_fraction=0.6, test_fraction=0.4, chunk_bytes=20)
     with pytest.raises(ValueError, match="vocab_size applies only"):
         prepare([tmp_path / "a.txt"], tmp_path / "out", "char", vocab_size=100)
-    with pytest.raises(ValueError, match="needs at least 2"):
+    with pytest.raises(ValueError, match="makes 1 chunk"):
         prepare([tmp_path / "a.txt"], tmp_path / "out", chunk_bytes=10_000)
 
 
 def test_cli_prepare_and_error_exit(tmp_path, capsys):
     files = write_corpus(tmp_path)
     assert main(["prepare", "--input", str(files[0]), str(tmp_path / "docs"), "--out", str(tmp_path / "out"),
-                 "--tokenizer", "bpe", "--vocab-size", "280", "--seed", "3"]) == 0
+                 "--tokenizer", "bpe", "--vocab-size", "280", "--seed", "3", "--test-fraction", "0.2"]) == 0
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert meta["settings"]["seed"] == 3 and meta["tokenizer"]["vocab_size"] == 280
+    assert meta["settings"]["test_fraction"] == 0.2 and "train + " in capsys.readouterr().out
     assert main(["prepare", "--input", str(tmp_path / "gone"), "--out", str(tmp_path / "o2"),
                  "--tokenizer", "char"]) == 1
     assert "gone: no such file or folder" in capsys.readouterr().err
@@ -159,4 +193,4 @@ def test_tiny_shakespeare_char(tmp_path):
     meta = prepare([SHAKESPEARE], tmp_path / "ts", "char")
     assert meta["tokenizer"]["vocab_size"] == 65
     assert sum(meta["tokens"].values()) == len(SHAKESPEARE.read_text(encoding="utf-8"))
-    assert 0.09 < meta["tokens"]["val"] / sum(meta["tokens"].values()) < 0.11
+    assert all(0.09 < meta["tokens"][s] / sum(meta["tokens"].values()) < 0.11 for s in ("val", "test"))

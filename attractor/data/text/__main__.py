@@ -17,14 +17,15 @@ from attractor.data.text.prepare import prepare
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attractor.data.text")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("prepare", help="tokenize text files or folders into DIR/{train,val}.bin + tokenizer + meta")
+    p = sub.add_parser("prepare", help="tokenize text files or folders into DIR/{train,val,test}.bin + tokenizer + meta")
     p.add_argument("--input", type=Path, nargs="+", required=True, help="text files and/or folders (UTF-8)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tokenizer", choices=("char", "bpe"), default=None,
                    help="train this kind here (required unless --tokenizer-from)")
     p.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary size (default 4096)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of chunks that go to val")
-    p.add_argument("--seed", type=int, default=0, help="draws which chunks go to val")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="fraction of chunks held out for test")
+    p.add_argument("--seed", type=int, default=0, help="draws which chunks go to val and test")
     p.add_argument("--chunk-bytes", type=int, default=None,
                    help="split unit, cut at the next newline (default: corpus/100, at most 16384)")
     p.add_argument("--tokenizer-from", type=Path, default=None,
@@ -35,13 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         meta = prepare(args.input, args.out, args.tokenizer, args.vocab_size, args.val_fraction, args.seed,
-                       args.tokenizer_from, args.chunk_bytes)
+                       args.tokenizer_from, args.chunk_bytes, args.test_fraction)
     except (DataFormatError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     tok = meta["tokenizer"]
     print(f"wrote {args.out}: {len(meta['files'])} files, {tok['kind']} tokenizer (vocab {tok['vocab_size']}), "
-          f"{meta['tokens']['train']:,} train + {meta['tokens']['val']:,} val {meta['dtype']} tokens "
+          f"{meta['tokens']['train']:,} train + {meta['tokens']['val']:,} val + {meta['tokens']['test']:,} test "
+          f"{meta['dtype']} tokens "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
 

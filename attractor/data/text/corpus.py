@@ -1,7 +1,7 @@
-"""A text corpus on disk: which files, their checked UTF-8 text, and the train/val split by chunk.
+"""A text corpus on disk: which files, their checked UTF-8 text, and the train/val/test split by chunk.
 
-A document (one file) is cut into chunks of whole lines; each chunk goes wholly to train or to val,
-drawn by a seed, so the split is reproducible and written down as byte ranges. Cutting after a
+A document (one file) is cut into chunks of whole lines; each chunk goes wholly to train, val or
+test, drawn by a seed, so the split is reproducible and written down as byte ranges. Cutting after a
 newline byte is always a UTF-8 character boundary.
 """
 from __future__ import annotations
@@ -63,18 +63,24 @@ def chunk_bounds(data: bytes, chunk_bytes: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def split_chunks(n_chunks: int, val_fraction: float, seed: int) -> np.ndarray:
-    """A bool mask of the chunks that go to val: ``round(val_fraction * n)`` of them, at least one,
-    leaving at least one for train."""
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    if n_chunks < 2:
-        raise ValueError(f"the corpus makes {n_chunks} chunk(s); a train/val split needs at least 2 "
-                         "(add text or pass a smaller chunk_bytes)")
-    n_val = min(max(1, round(val_fraction * n_chunks)), n_chunks - 1)
-    mask = np.zeros(n_chunks, dtype=bool)
-    mask[np.random.default_rng(seed).choice(n_chunks, n_val, replace=False)] = True
-    return mask
+def split_chunks(n_chunks: int, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """The split (``"train"``, ``"val"`` or ``"test"``) of each chunk: ``round(fraction * n)`` chunks,
+    at least one, for val and for test, and at least one left for train.
+
+    Val is drawn first from all chunks, as before there was a test split, so a corpus keeps its val
+    text; test is then drawn from the rest."""
+    for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 < fraction < 1:
+            raise ValueError(f"{name} must be in (0, 1), got {fraction}")
+    n_val, n_test = (max(1, round(fraction * n_chunks)) for fraction in (val_fraction, test_fraction))
+    if n_val + n_test >= n_chunks:
+        raise ValueError(f"the corpus makes {n_chunks} chunk(s), but {n_val} val + {n_test} test + 1 train needs at "
+                         f"least {n_val + n_test + 1} (add text, pass a smaller chunk_bytes or smaller fractions)")
+    rng = np.random.default_rng(seed)
+    splits = np.full(n_chunks, "train", dtype=object)
+    splits[rng.choice(n_chunks, n_val, replace=False)] = "val"
+    splits[rng.choice(np.flatnonzero(splits == "train"), n_test, replace=False)] = "test"
+    return splits
 
 
 def merge_ranges(bounds: list[tuple[int, int]]) -> list[list[int]]:

@@ -1,10 +1,11 @@
 """Fixed-length windows over memory-mapped token shards, and the LightningDataModule serving them.
 
 A window is ``seq_len + 1`` consecutive tokens: inputs are its first ``seq_len``, labels its last
-``seq_len`` (the next token at every position). Train and val are separate files, so no window can
-mix them. Train windows start anywhere, drawn by a seeded sampler (a new draw each epoch, the same
-sequence on every run); val windows tile ``val.bin`` in order, so validation loss is comparable
-between runs and models.
+``seq_len`` (the next token at every position). Train, val and test are separate files, so no window
+can mix them. Train windows start anywhere, drawn by a seeded sampler (a new draw each epoch, the
+same sequence on every run); val and test windows tile their shard in order, so their losses are
+comparable between runs and models. Val is for validation during training, test for final
+evaluation only.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from attractor.data.text.shards import open_shard, read_meta
+from attractor.data.text.shards import SPLITS, open_shard, read_meta
 from attractor.data.text.tokenizer import load_tokenizer
 
 
@@ -64,7 +65,7 @@ class TextDataModule(L.LightningDataModule):
         self.vocab_size: int = self.meta["tokenizer"]["vocab_size"]
         if seq_len < 1:
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
-        for split in ("train", "val"):
+        for split in SPLITS:
             if self.meta["tokens"][split] < seq_len + 1:
                 raise ValueError(f"{self.data_dir}/{split}.bin holds {self.meta['tokens'][split]} tokens, fewer than "
                                  f"one window of seq_len + 1 = {seq_len + 1}; use a shorter seq_len or more text")
@@ -82,6 +83,7 @@ class TextDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.train_set = WindowDataset(self.data_dir, "train", self.meta, self.seq_len, stride=1)
         self.val_set = WindowDataset(self.data_dir, "val", self.meta, self.seq_len, stride=self.seq_len)
+        self.test_set = WindowDataset(self.data_dir, "test", self.meta, self.seq_len, stride=self.seq_len)
 
     def train_dataloader(self) -> DataLoader:
         sampler = RandomSampler(self.train_set, replacement=True,
@@ -91,4 +93,10 @@ class TextDataModule(L.LightningDataModule):
                           drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers)
+        return self._eval_loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_set)
+
+    def _eval_loader(self, windows: WindowDataset) -> DataLoader:
+        return DataLoader(windows, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers)

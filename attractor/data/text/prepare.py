@@ -2,12 +2,13 @@
 
 Everything lands in one folder (see ``shards.py``); ``meta.json`` is written last, so a folder with a
 meta.json is a complete corpus, and it records the settings, which byte ranges of which file went
-to train and to val, the tokenizer's fingerprint, the dtype and the token and byte counts.
+to train, val and test, the tokenizer's fingerprint, the dtype and the token and byte counts.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import ExitStack
 
 import numpy as np
 from pathlib import Path
@@ -16,17 +17,17 @@ from typing import Any, BinaryIO
 from attractor.data.grid_csv import DataFormatError
 from attractor.data.text.corpus import (chunk_bounds, chunk_bytes_for, list_files, merge_ranges, read_document,
                                         split_chunks)
-from attractor.data.text.shards import META, SPLITS, read_meta, shard_dtype, shard_path
+from attractor.data.text.shards import FORMAT_VERSION, META, SPLITS, read_meta, shard_dtype, shard_path
 from attractor.data.text.tokenizer import (FILENAME, BPETokenizer, CharTokenizer, Tokenizer, UnknownCharacterError,
                                            load_tokenizer)
 from attractor.io import atomic_path, write_json
 
 DEFAULT_BPE_VOCAB = 4096
-FORMAT_VERSION = 1
 
 
 def _settings(inputs: list[str | os.PathLike], tokenizer: str | None, vocab_size: int | None, val_fraction: float,
-              seed: int, tokenizer_from: str | os.PathLike | None, chunk_bytes: int | None) -> dict[str, Any]:
+              seed: int, tokenizer_from: str | os.PathLike | None, chunk_bytes: int | None,
+              test_fraction: float) -> dict[str, Any]:
     """The settings that define a prepared corpus, normalised so that equal requests compare equal."""
     if tokenizer_from is None and tokenizer not in ("char", "bpe"):
         raise ValueError(f"tokenizer must be 'char' or 'bpe' (or give tokenizer_from), got {tokenizer!r}")
@@ -37,7 +38,7 @@ def _settings(inputs: list[str | os.PathLike], tokenizer: str | None, vocab_size
     if chunk_bytes is not None and chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
     return dict(inputs=[str(Path(p).resolve()) for p in inputs], tokenizer=tokenizer, vocab_size=vocab_size,
-                val_fraction=val_fraction, seed=seed, chunk_bytes=chunk_bytes,
+                val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, chunk_bytes=chunk_bytes,
                 tokenizer_from=None if tokenizer_from is None else str(Path(tokenizer_from).resolve()))
 
 
@@ -67,11 +68,17 @@ def _encode_file(path: Path, data: bytes, bounds: list[tuple[int, int]], tok: To
     return out
 
 
+def _open_shard(stack: ExitStack, out_dir: Path, split: str) -> BinaryIO:
+    """A temporary file that replaces ``split``'s shard when ``stack`` closes without an error."""
+    return stack.enter_context(open(stack.enter_context(atomic_path(shard_path(out_dir, split))), "wb"))
+
+
 def prepare(inputs: list[str | os.PathLike], out_dir: str | os.PathLike, tokenizer: str | None = "char",
             vocab_size: int | None = None, val_fraction: float = 0.1, seed: int = 0,
-            tokenizer_from: str | os.PathLike | None = None, chunk_bytes: int | None = None) -> dict[str, Any]:
+            tokenizer_from: str | os.PathLike | None = None, chunk_bytes: int | None = None,
+            test_fraction: float = 0.1) -> dict[str, Any]:
     """Prepare ``out_dir`` from ``inputs`` (files or folders), replacing what is there; returns meta."""
-    settings = _settings(inputs, tokenizer, vocab_size, val_fraction, seed, tokenizer_from, chunk_bytes)
+    settings = _settings(inputs, tokenizer, vocab_size, val_fraction, seed, tokenizer_from, chunk_bytes, test_fraction)
     out_dir = Path(out_dir)
     files = list_files(inputs)
     total = sum(f.stat().st_size for f in files)
@@ -79,20 +86,19 @@ def prepare(inputs: list[str | os.PathLike], out_dir: str | os.PathLike, tokeniz
         raise ValueError(f"empty corpus: no text in {', '.join(map(str, inputs))}")
     size = chunk_bytes or chunk_bytes_for(total)
     bounds = [chunk_bounds(read_document(f), size) for f in files]
-    is_val = np.split(split_chunks(sum(map(len, bounds)), val_fraction, seed), np.cumsum([len(b) for b in bounds])[:-1])
+    chunk_splits = np.split(split_chunks(sum(map(len, bounds)), val_fraction, test_fraction, seed),
+                            np.cumsum([len(b) for b in bounds])[:-1])
     tok = _tokenizer(settings, files)
     dtype = shard_dtype(tok.vocab_size)
 
     (out_dir / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
     tokens, nbytes, records = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0), []
-    with atomic_path(shard_path(out_dir, "train")) as train_tmp, atomic_path(shard_path(out_dir, "val")) as val_tmp, \
-            open(train_tmp, "wb") as train_out, open(val_tmp, "wb") as val_out:
-        outs: dict[str, BinaryIO] = {"train": train_out, "val": val_out}
-        for path, file_bounds, file_val in zip(files, bounds, is_val):
+    with ExitStack() as stack:
+        outs = {s: _open_shard(stack, out_dir, s) for s in SPLITS}
+        for path, file_bounds, file_splits in zip(files, bounds, chunk_splits):
             data = read_document(path)
             ranges: dict[str, list[tuple[int, int]]] = {s: [] for s in SPLITS}
-            for (start, end), ids, val in zip(file_bounds, _encode_file(path, data, file_bounds, tok), file_val):
-                split = "val" if val else "train"
+            for (start, end), ids, split in zip(file_bounds, _encode_file(path, data, file_bounds, tok), file_splits):
                 outs[split].write(ids.astype(dtype).tobytes())
                 tokens[split] += len(ids)
                 nbytes[split] += end - start
@@ -114,7 +120,7 @@ def _is_prepared(out_dir: Path, settings: dict[str, Any]) -> bool:
         meta = read_meta(out_dir)
     except (FileNotFoundError, DataFormatError):
         return False
-    if meta.get("format") != FORMAT_VERSION or meta["settings"] != settings:
+    if meta["settings"] != settings:
         return False
     files = list_files(settings["inputs"])
     if [r["path"] for r in meta["files"]] != [str(f) for f in files]:
@@ -127,10 +133,11 @@ def _is_prepared(out_dir: Path, settings: dict[str, Any]) -> bool:
 
 def prepare_corpus(inputs: list[str | os.PathLike], out_dir: str | os.PathLike, tokenizer: str | None = "char",
                    vocab_size: int | None = None, val_fraction: float = 0.1, seed: int = 0,
-                   tokenizer_from: str | os.PathLike | None = None, chunk_bytes: int | None = None) -> Path:
+                   tokenizer_from: str | os.PathLike | None = None, chunk_bytes: int | None = None,
+                   test_fraction: float = 0.1) -> Path:
     """Prepare ``out_dir`` unless it already holds this corpus with these settings (then do nothing),
     so a training run can call it every time. Arguments as :func:`prepare`."""
-    settings = _settings(inputs, tokenizer, vocab_size, val_fraction, seed, tokenizer_from, chunk_bytes)
+    settings = _settings(inputs, tokenizer, vocab_size, val_fraction, seed, tokenizer_from, chunk_bytes, test_fraction)
     if not _is_prepared(Path(out_dir), settings):
-        prepare(inputs, out_dir, tokenizer, vocab_size, val_fraction, seed, tokenizer_from, chunk_bytes)
+        prepare(inputs, out_dir, tokenizer, vocab_size, val_fraction, seed, tokenizer_from, chunk_bytes, test_fraction)
     return Path(out_dir)

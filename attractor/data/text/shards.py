@@ -1,5 +1,5 @@
-"""The prepared-corpus format: ``train.bin`` and ``val.bin`` (flat token arrays, native byte order,
-memory-mappable), ``tokenizer.json`` and ``meta.json`` describing them, all in one folder."""
+"""The prepared-corpus format: ``train.bin``, ``val.bin`` and ``test.bin`` (flat token arrays, native
+byte order, memory-mappable), ``tokenizer.json`` and ``meta.json`` describing them, all in one folder."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,8 @@ import numpy as np
 from attractor.data.grid_csv import DataFormatError
 
 META = "meta.json"
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
+FORMAT_VERSION = 2  # 2: a held-out test split beside train and val
 
 
 def shard_dtype(vocab_size: int) -> np.dtype:
@@ -25,13 +26,16 @@ def shard_path(data_dir: str | os.PathLike, split: str) -> Path:
 
 
 def read_meta(data_dir: str | os.PathLike) -> dict[str, Any]:
-    """``meta.json``, after checking that each shard holds exactly the tokens it promises."""
+    """``meta.json``, after checking its format and that each shard holds exactly the tokens it promises."""
     data_dir = Path(data_dir)
     path = data_dir / META
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; prepare the corpus with "
                                 f"`python -m attractor.data.text prepare --out {data_dir} ...`")
     meta = json.loads(path.read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT_VERSION:
+        raise DataFormatError(path, None, f"format {meta.get('format')}, not {FORMAT_VERSION} (train/val/test "
+                                          f"shards); prepare the corpus again")
     itemsize = np.dtype(meta["dtype"]).itemsize
     for split in SPLITS:
         shard = shard_path(data_dir, split)
