@@ -4,6 +4,8 @@
 folder that already holds it) and draws training windows as a pure function of the global step, so
 a resumed run sees exactly the windows of an uninterrupted one. :class:`LMTask` trains any of the
 three causal models on it; validation is over the whole val split unless ``train.val_max_items``.
+The prepared corpus also holds a held-out test split (``test_fraction``), which training never reads:
+only ``eval.py`` (``evaluate_lm_checkpoint``) scores it.
 """
 from __future__ import annotations
 
@@ -73,17 +75,21 @@ class LMDataModule(TextDataModule):
     """``task.data`` of the lm task: the corpus (``inputs``, tokenizer, split) and the window order.
 
     ``seed`` orders the training windows (the configs tie it to the run's seed); ``split_seed``
-    draws the train/val split and stays fixed, so every run is scored on the same val text.
+    draws the train/val/test split and stays fixed, so every run is validated on the same val text
+    and tested on the same test text. ``val_fraction`` and ``test_fraction`` are the shares of the
+    corpus's chunks drawn for val (validation during training, picks best.ckpt) and for test (the
+    evaluator's default split).
     """
 
     def __init__(self, batch_size: int, seq_len: int, inputs: list[str], tokenizer: str = "char",
                  vocab_size: int | None = None, val_fraction: float = 0.1, split_seed: int = 0,
                  chunk_bytes: int | None = None, tokenizer_from: str | None = None, prepare_dir: str | None = None,
-                 seed: int = 0, num_workers: int = 0):
+                 seed: int = 0, num_workers: int = 0, test_fraction: float = 0.1):
         if not inputs:
             raise ValueError("task.data.inputs: empty; name at least one text file or folder")
-        settings = dict(tokenizer=tokenizer, vocab_size=vocab_size, val_fraction=val_fraction, seed=split_seed,
-                        chunk_bytes=chunk_bytes, tokenizer_from=tokenizer_from)
+        settings = dict(tokenizer=tokenizer, vocab_size=vocab_size, val_fraction=val_fraction,
+                        test_fraction=test_fraction, seed=split_seed, chunk_bytes=chunk_bytes,
+                        tokenizer_from=tokenizer_from)
         out_dir = Path(prepare_dir) if prepare_dir else default_prepare_dir(inputs, settings)
         super().__init__(prepare_corpus(list(inputs), out_dir, **settings), seq_len, batch_size, seed, num_workers)
         self.eval_batch_size, self.val_max_items = batch_size, 0  # the harness may raise both

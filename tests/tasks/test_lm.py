@@ -8,6 +8,7 @@ import torch
 from attractor.evaluation.lm import evaluate_lm_checkpoint, load_lm, sample
 from attractor.tasks.config import validate_run
 from attractor.tasks.harness import build_datamodule, datamodule_class, train
+from attractor.tasks.lm import LMDataModule
 from tests.conftest import compose_run
 
 MODES = {"attractor": ["none", "iters=1", "iters=2", "iters=4", "iters=8", "iters=16", "iters=32", "solver"],
@@ -72,8 +73,9 @@ def test_eval_json_schema_in_every_mode(trained, tmp_path, model):
     saved = json.loads((tmp_path / "eval.json").read_text())
     assert saved == json.loads(json.dumps(report))
     assert [row["mode"] for row in saved["sweep"]] == MODES[model]
-    dm_windows = (saved["val_tokens_in_split"] - 1) // saved["seq_len"]
-    assert saved["full_val_split"] and saved["n_windows"] == dm_windows and saved["n_tokens"] == dm_windows * 32
+    assert saved["split"] == "test"  # the held-out split by default; training validated on val
+    dm_windows = (saved["tokens_in_split"] - 1) // saved["seq_len"]
+    assert saved["full_split"] and saved["n_windows"] == dm_windows and saved["n_tokens"] == dm_windows * 32
     for row in saved["sweep"]:
         assert {"loss", "ppl", "bpb", "mean_iterations", "n_tokens", "tokens_per_s"} <= set(row)
         assert row["ppl"] == pytest.approx(math.exp(row["loss"]))
@@ -84,7 +86,9 @@ def test_eval_json_schema_in_every_mode(trained, tmp_path, model):
 
 
 def test_training_validation_matches_the_evaluator(trained, tmp_path):
-    report = evaluate_lm_checkpoint(trained["transformer"].last_checkpoint, tmp_path)
+    # Training validates on val; the evaluator scores test unless asked for val.
+    report = evaluate_lm_checkpoint(trained["transformer"].last_checkpoint, tmp_path, split="val")
+    assert report["split"] == "val"
     assert report["loss"] == pytest.approx(trained["transformer"].metrics["final"]["val/loss"], rel=1e-4)
 
 
@@ -122,6 +126,16 @@ def test_resume_continues_with_same_windows_and_loss(corpus, tmp_path):
     a = torch.load(straight.last_checkpoint, weights_only=True)["state_dict"]
     b = torch.load(resumed.last_checkpoint, weights_only=True)["state_dict"]
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_test_fraction_reaches_the_prepared_corpus_and_its_folder(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr("attractor.tasks.lm.PREPARE_ROOT", tmp_path)
+    dms = {f: LMDataModule(batch_size=8, seq_len=32, inputs=[str(corpus["path"])], test_fraction=f) for f in (0.1, 0.2)}
+    assert dms[0.1].data_dir != dms[0.2].data_dir  # the settings hash names the folder
+    for f, dm in dms.items():
+        assert dm.data_dir.parent == tmp_path and dm.meta["settings"]["test_fraction"] == f
+    assert dms[0.2].meta["bytes"]["test"] > dms[0.1].meta["bytes"]["test"]
+    assert dms[0.2].meta["bytes"]["val"] == dms[0.1].meta["bytes"]["val"]  # val is drawn before test
 
 
 def test_vocab_mismatch_is_a_clear_error(corpus):
