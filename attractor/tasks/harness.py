@@ -93,6 +93,7 @@ def build_trainer(run: Run, run_dir: Path) -> L.Trainer:
         log_every_n_steps=run.train.log_every_steps, gradient_clip_val=run.optim.grad_clip or None,
         callbacks=[last, best] + ([CPUTimeBudget(run.train.max_cpu_time_s)] if run.train.max_cpu_time_s else []),
         logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
+        plugins=[__import__("attractor.tasks.checkpoint_io", fromlist=["AtomicCheckpointIO"]).AtomicCheckpointIO()],
         use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False,
     )
 
