@@ -3,8 +3,9 @@
 Puzzles: the full test set in every inference mode (solver removed, fixed depths, adaptive), written
 to eval.json and accuracy_vs_iterations.png next to the checkpoint's run; with `action=scale`,
 test-time scaling along depth and breadth (docs/scaling.md) to RUN/scaling/. Language models: the
-whole val split in every mode (perplexity, bits per byte) to eval.json and ppl_vs_iterations.png; or,
-with `action=sample prompt=...`, a sampled continuation.
+whole held-out test split in every mode (perplexity, bits per byte) to eval.json and
+ppl_vs_iterations.png (`split=val`: the val split training validates on); or, with
+`action=sample prompt=...`, a sampled continuation.
 """
 from __future__ import annotations
 
@@ -23,7 +24,11 @@ SAMPLE_KEYS = ("prompt", "max_new_tokens", "temperature", "top_k", "top_p", "see
 def evaluate_puzzle(ckpt: Path, out_dir: Path, args: dict) -> None:
     from attractor.evaluation.puzzle import evaluate_checkpoint
 
+    if args.pop("split") != "test":
+        raise ValueError("split: chooses a language model's corpus split; a puzzle checkpoint is scored on its "
+                         "test set")
     report = evaluate_checkpoint(ckpt, out_dir, **args)
+    print(f"{report['weights']} weights")
     for row in report["sweep"]:
         lo, hi = row["exact_ci95"]
         print(f"{row['mode']:>9}  exact {row['exact_acc']:.3f} [{lo:.3f}, {hi:.3f}]  cell {row['cell_acc']:.3f}"
@@ -39,16 +44,19 @@ def evaluate_lm(ckpt: Path, out_dir: Path, args: dict) -> None:
         raise ValueError("external: external test sets are Sudoku lists; this is a language-model checkpoint")
     if args.pop("test_data"):
         raise ValueError("test_data: overrides a puzzle generator; this is a language-model checkpoint")
+    if args.pop("segments") not in (None, 1):
+        raise ValueError("segments: deep supervision is a puzzle recipe; a language model runs one segment")
     report = evaluate_lm_checkpoint(ckpt, out_dir, **args)
+    print(f"{report['weights']} weights")
     for row in report["sweep"]:
         print(f"{row['mode']:>9}  loss {row['loss']:.4f}  ppl {row['ppl']:.3f}  bpb {row['bpb']:.4f}"
               f"  iters {row['mean_iterations']:.1f}  (n={row['n_tokens']} tokens)")
 
 
-def sample_lm(ckpt: Path, args: dict, expect_model: str | None, device: str | None) -> None:
+def sample_lm(ckpt: Path, args: dict, expect_model: str | None, device: str | None, weights: str | None) -> None:
     from attractor.evaluation.lm import load_lm, sample
 
-    _, model, tokenizer = load_lm(ckpt, expect_model)
+    _, model, tokenizer = load_lm(ckpt, expect_model, weights)
     gen = sample(model, tokenizer, device=device or "cpu", **args)
     print(gen.prompt + gen.text)
     print(f"[{len(gen.token_ids)} tokens in {gen.seconds:.2f} s: {gen.ms_per_token:.1f} ms/token]")
@@ -63,6 +71,8 @@ def main(cfg: DictConfig) -> None:
     if action == "scale":
         from attractor.evaluation.scaling import run_from_config, summary
 
+        if args.pop("split") != "test":
+            raise ValueError("split: chooses a language model's corpus split; action=scale scores a puzzle test set")
         print(summary(run_from_config(args)))
         return
     for key in ("ckpt", "scaling"):
@@ -73,7 +83,7 @@ def main(cfg: DictConfig) -> None:
     if action == "sample":
         if task != "lm":
             raise ValueError(f"action=sample: {ckpt} is a {task!r} checkpoint, not a language model")
-        sample_lm(ckpt, sampling, args["expect_model"], args["device"])
+        sample_lm(ckpt, sampling, args["expect_model"], args["device"], args["weights"])
         return
     if action != "evaluate":
         raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample', 'scale'")

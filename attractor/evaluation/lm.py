@@ -73,14 +73,15 @@ def _lm_data(run: Run, ckpt: str | os.PathLike) -> LMDataModule:
 
 def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, modes: list[str] | None = None,
                            batch_size: int | None = None, max_items: int | None = None, device: str | None = None,
-                           expect_model: str | None = None, split: str = "test") -> dict[str, Any]:
+                           expect_model: str | None = None, weights: str | None = None,
+                           split: str = "test") -> dict[str, Any]:
     """Score a checkpoint on its corpus's whole ``split`` (test, or val to compare with training's
     validation) in every mode; write eval.json and the plot.
 
     Modes default to the model's sweep: solver removed, 1..32 iterations and adaptive for the
     attractor; loop counts for the looped model; the transformer as it is.
     """
-    run, model = load_checkpoint(ckpt, expect_model=expect_model)
+    run, model, weights = load_checkpoint(ckpt, weights, expect_model)
     dm = _lm_data(run, ckpt)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -94,7 +95,7 @@ def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, 
              for mode in modes]
     default = next((s for s in sweep if s["mode"] == "solver"), sweep[-1])
     report = {
-        "checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name,
+        "checkpoint": str(ckpt), "weights": weights, "model": run.model.name, "task": run.task.name,
         "parameters": sum(p.numel() for p in model.parameters()),
         "data_dir": str(dm.data_dir), "seq_len": run.task.seq_len,
         "n_windows": default["n_windows"], "n_tokens": default["n_tokens"],
@@ -162,7 +163,8 @@ def sample(model: SequenceModel, tokenizer: Tokenizer, prompt: str, max_new_toke
     return Generation(prompt, particle.token_ids, particle.text, seconds)
 
 
-def load_lm(ckpt: str | os.PathLike, expect_model: str | None = None) -> tuple[Run, SequenceModel, Tokenizer]:
-    """The run, model (EMA weights if kept) and tokenizer of an LM checkpoint."""
-    run, model = load_checkpoint(ckpt, expect_model=expect_model)
+def load_lm(ckpt: str | os.PathLike, expect_model: str | None = None,
+            weights: str | None = None) -> tuple[Run, SequenceModel, Tokenizer]:
+    """The run, model (EMA weights if kept, unless ``weights='raw'``) and tokenizer of an LM checkpoint."""
+    run, model, _ = load_checkpoint(ckpt, weights, expect_model)
     return run, model, load_tokenizer(_lm_data(run, ckpt).data_dir)

@@ -21,7 +21,7 @@ from attractor.stats import wilson_interval
 from attractor.io import write_json
 from attractor.plotting import save_figure
 from attractor.tasks.harness import build_datamodule
-from attractor.tasks.puzzle import PUZZLES, grid_metrics
+from attractor.tasks.puzzle import PUZZLES, grid_metrics, segment_outputs
 
 DEPTHS = (1, 2, 4, 8, 16, 32)
 
@@ -33,23 +33,27 @@ def sweep_modes(model_name: str) -> list[str]:
 
 
 @torch.no_grad()
-def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size: int, device: str) -> dict[str, Any]:
-    """Exact and cell accuracy (with Wilson intervals) and mean solver statistics over a dataset."""
+def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size: int, device: str,
+          segments: int = 1) -> dict[str, Any]:
+    """Exact and cell accuracy (with Wilson intervals) and mean solver statistics over a dataset,
+    reading the last of ``segments`` carried-state segments (iterations summed over them)."""
     solved = cells_right = cells_scored = n = 0
     iterations, residuals = [], []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
-        out = model(inputs, mode=mode)
+        outputs = segment_outputs(model, inputs, segments, mode)
+        out = outputs[-1]
         m = grid_metrics(spec, out.logits, inputs, labels)
         solved += int(m["solved"].sum())
         cells_right += int(m["cells_right"].sum())
         cells_scored += int(m["cells_scored"].sum())
         n += inputs.shape[0]
-        iterations.append(out.stats.get("iterations", torch.zeros(inputs.shape[0], device=device)).float().cpu())
+        iterations.append(sum(o.stats.get("iterations", torch.zeros(inputs.shape[0], device=device)).float().cpu()
+                              for o in outputs))
         if "rel_residual" in out.stats:
             residuals.append(out.stats["rel_residual"].float().cpu())
     return {
-        "mode": mode, "n_items": n,
+        "mode": mode, "segments": segments, "n_items": n,
         "exact_acc": solved / n, "exact_ci95": list(wilson_interval(solved, n)),
         "cell_acc": cells_right / max(cells_scored, 1),
         "cell_ci95": list(wilson_interval(cells_right, cells_scored)) if cells_scored else [0.0, 0.0],
@@ -85,10 +89,11 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
                         external: list[str] | None = None, batch_size: int | None = None,
                         max_items: int | None = None, device: str | None = None,
                         expect_model: str | None = None, test_data: Mapping[str, Any] | None = None,
-                        ) -> dict[str, Any]:
+                        weights: str | None = None, segments: int | None = None) -> dict[str, Any]:
     """Score a checkpoint on its task's full test set (or the one ``test_data`` describes) in every
-    mode; write eval.json and the plot."""
-    run, model = load_checkpoint(ckpt, expect_model=expect_model)
+    mode; write eval.json and the plot. ``weights``: 'ema' or 'raw' (default: the EMA when kept);
+    ``segments``: deep-supervision segments per puzzle (default: as many as the run trained with)."""
+    run, model, weights = load_checkpoint(ckpt, weights, expect_model)
     if run.task.name not in PUZZLES:
         raise ValueError(f"{ckpt} is a {run.task.name!r} checkpoint; this evaluator scores puzzles")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -97,15 +102,17 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
     test, generation = puzzle_test_set(run, test_data, max_items)
     batch_size = batch_size or run.task.eval_batch_size
     modes = modes or sweep_modes(run.model.name)
-    sweep = [score(model, spec, test, mode, batch_size, device) for mode in modes]
+    segments = segments or run.train.supervision_steps
+    sweep = [score(model, spec, test, mode, batch_size, device, segments) for mode in modes]
     default = next(s for s in sweep if s["mode"] == "solver")
     report = {
-        "checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name,
+        "checkpoint": str(ckpt), "weights": weights, "segments": segments, "model": run.model.name,
+        "task": run.task.name,
         "parameters": sum(p.numel() for p in model.parameters()),
         "n_items": default["n_items"], "full_test_set": not max_items, "generation": generation,
         **{k: default[k] for k in ("exact_acc", "exact_ci95", "cell_acc", "cell_ci95", "mean_iterations")},
         "sweep": sweep,
-        "external": {Path(p).stem: score(model, spec, external_dataset(p, run), "solver", batch_size, device)
+        "external": {Path(p).stem: score(model, spec, external_dataset(p, run), "solver", batch_size, device, segments)
                      for p in external or []},
         "plot": "accuracy_vs_iterations.png",
     }

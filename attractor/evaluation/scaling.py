@@ -164,10 +164,10 @@ def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, da
 
 def run_scaling(ckpt: str | Path, out_dir: str | Path, cfg: ScalingConfig, external: Sequence[str] = (),
                 max_items: int | None = None, device: str | None = None,
-                test_data: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+                test_data: Mapping[str, Any] | None = None, weights: str | None = None) -> dict[str, dict[str, Any]]:
     """Scale a checkpoint on its generated test set (or the one ``test_data`` describes: see
     ``evaluation.puzzle.puzzle_test_set``) and on each external list; one folder each."""
-    run, model = load_checkpoint(ckpt)
+    run, model, weights = load_checkpoint(ckpt, weights)
     model = check_scalable(model)
     if run.task.name not in PUZZLES:
         raise ValueError(f"{ckpt} is a {run.task.name!r} checkpoint; test-time scaling scores puzzles")
@@ -181,9 +181,9 @@ def run_scaling(ckpt: str | Path, out_dir: str | Path, cfg: ScalingConfig, exter
     reports = {}
     for name, dataset in datasets.items():
         report, figures = scale_dataset(model, spec, verifier, dataset, cfg, device)
-        single = score(model, spec, dataset, own_mode, run.task.eval_batch_size, device)
+        single = score(model, spec, dataset, own_mode, run.task.eval_batch_size, device, run.train.supervision_steps)
         folder = Path(out_dir) / name
-        reports[name] = {"checkpoint": str(ckpt), "model": run.model.name, "task": run.task.name, "dataset": name,
+        reports[name] = {"checkpoint": str(ckpt), "weights": weights, "model": run.model.name, "task": run.task.name, "dataset": name,
                          "full_test_set": name != "test" or not max_items,
                          "generation": generation if name == "test" else None,
                          "single_trajectory": {k: single[k] for k in ("mode", "exact_acc", "exact_ci95", "cell_acc",
@@ -226,7 +226,7 @@ def run_from_config(args: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     scaling = from_mapping(ScalingConfig, args.get("scaling") or {}, "scaling")
     out_dir = args.get("out_dir") or ckpt.parent.parent / "scaling"
     return run_scaling(ckpt, out_dir, scaling, args.get("external") or [], args.get("max_items"), args.get("device"),
-                       args.get("test_data"))
+                       args.get("test_data"), args.get("weights"))
 
 
 def summary(reports: Mapping[str, Mapping[str, Any]]) -> str:

@@ -15,7 +15,14 @@ from attractor.nn import RMSNorm, Rotary
 
 
 class SequenceModel(nn.Module):
-    """Base class: ``embed`` tokens, let the subclass transform them, ``readout`` logits."""
+    """Base class: ``embed`` tokens, let the subclass transform them, ``readout`` logits.
+
+    ``carries_state``: whether a forward started from the previous forward's ``state`` computes
+    something new (a deep-supervision segment). A stack has no latent to carry, and a converged
+    solve restarted at its own fixed point with the same context returns the same fixed point.
+    """
+
+    carries_state = False
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

@@ -15,6 +15,8 @@ from attractor.nn import BlockStack
 
 
 class Looped(SequenceModel):
+    carries_state = True  # a segment applies `loops` more loops to the carried state
+
     def __init__(self, cfg: LoopedConfig):
         super().__init__(cfg)
         self.prelude = BlockStack(cfg.block, cfg.prelude_layers)

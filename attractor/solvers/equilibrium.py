@@ -4,6 +4,7 @@ f is any callable on a tensor whose first dimension is the batch; nothing here k
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -54,7 +55,8 @@ def solve(
         return Equilibrium(z, summarise(monitor, cfg, z, start=start, solve_end=monitor.evaluations,
                                              adaptive=adaptive, lowest=adaptive, return_trace=return_trace))
     if cfg.backward == "unrolled":
-        z, x = unrolled_iteration(monitor, z0, budget, cfg.tol if adaptive else -1.0)
+        with _eager_if(jacobian_penalty):
+            z, x = unrolled_iteration(monitor, z0, budget, cfg.tol if adaptive else -1.0)
         stats = summarise(monitor, cfg, z.detach(), start=0, solve_end=monitor.evaluations, adaptive=adaptive,
                           lowest=False, return_trace=return_trace)
         return Equilibrium(z, stats, hutchinson_frobenius(z, x) if jacobian_penalty else None)
@@ -66,7 +68,8 @@ def solve(
     z_star, start = forward_solve(monitor, z0, cfg, budget - steps, adaptive)
     solve_end = monitor.evaluations
     z_leaf = z_star.detach().requires_grad_()
-    fz = monitor(z_leaf)
+    with _eager_if(jacobian_penalty):
+        fz = monitor(z_leaf)
     penalty = hutchinson_frobenius(fz, z_leaf) if jacobian_penalty else None
     if cfg.backward == "implicit":
         z = attach_implicit_gradient(fz, z_leaf, cfg)
@@ -75,3 +78,9 @@ def solve(
     stats = summarise(monitor, cfg, z.detach(), start=start, solve_end=solve_end, adaptive=adaptive, lowest=False,
                       return_trace=return_trace)
     return Equilibrium(z, stats, penalty)
+
+
+def _eager_if(penalised: bool):
+    """Run compiled modules eagerly for an evaluation the Jacobian penalty differentiates twice:
+    compiled graphs (``train.compile``) have no double backward. Every other evaluation stays compiled."""
+    return torch.compiler.set_stance("force_eager") if penalised else nullcontext()

@@ -1,18 +1,24 @@
-"""What every task shares: the model, AdamW + schedule, EMA for evaluation, step timing, stat logs."""
+"""What every task shares: the model, AdamW + schedule, step timing, stat logs, skipped steps.
+
+The EMA of the weights is Lightning's callback (:mod:`attractor.tasks.ema`), added by the harness.
+"""
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Sequence
 
 import lightning as L
+import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 from attractor.models import build_model
 from attractor.models.output import ModelOutput
 from attractor.tasks.config import Run
-from attractor.tasks.ema import EMA
 from attractor.tasks.optim import build_optimizer
 
-SOLVER_STATS = ("iterations", "abs_residual", "rel_residual", "converged", "jacobian_frobenius")
+SOLVER_STATS = ("iterations", "abs_residual", "rel_residual", "converged", "diverged", "jacobian_frobenius")
 
 
 class SequenceTask(L.LightningModule):
@@ -23,14 +29,19 @@ class SequenceTask(L.LightningModule):
         self.run = run
         self.save_hyperparameters({"config": run.raw})
         self.model = build_model(run.model)
-        self.ema = EMA(self.model, run.optim.ema_decay) if run.optim.ema_decay > 0 else None
         self._step_started = 0.0
+        self.skipped_steps = 0
+        self._diverged = False
 
     def forward(self, inputs: torch.Tensor, mode: str | None = None, state: torch.Tensor | None = None) -> ModelOutput:
         return self.model(inputs, mode=mode, state=state)
 
-    def log_train_step(self, loss: torch.Tensor, out: ModelOutput, batch_size: int, extra: dict | None = None) -> None:
-        """Loss, solver statistics, peak GPU memory and whatever ``extra`` the task adds."""
+    def log_train_step(self, loss: torch.Tensor, outputs: Sequence[ModelOutput], batch_size: int,
+                       extra: dict | None = None) -> None:
+        """Loss, solver statistics of the last output, peak GPU memory and whatever ``extra`` the task
+        adds. A solve that went non-finite in any of ``outputs`` marks the step to be skipped."""
+        self._diverged = any(bool(o.stats["diverged"].any()) for o in outputs if "diverged" in o.stats)
+        out = outputs[-1]
         logs = {"train/loss": loss.detach(), **(extra or {})}
         logs.update({f"train/{k}": out.stats[k].float().mean() for k in SOLVER_STATS if k in out.stats})
         if torch.cuda.is_available() and out.logits.is_cuda:
@@ -39,34 +50,38 @@ class SequenceTask(L.LightningModule):
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False, batch_size=batch_size)
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        """Seed the step's random draws (dropout, the Jacobian penalty's probes and schedule) by
+        (seed, step, rank): a resumed run draws exactly what an uninterrupted one would, with no
+        generator state in the checkpoint, like the batches themselves."""
+        seed = int(np.random.SeedSequence([self.run.seed, self.global_step, self.global_rank]).generate_state(1)[0])
+        torch.manual_seed(seed)
+        random.seed(seed)
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(self, outputs, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        """Update the EMA; log throughput of the whole step (forward, backward, optimizer)."""
-        if self.ema is not None:
-            self.ema.update(self.model)
+        """Log throughput of the whole step (forward, backward, optimizer)."""
         elapsed = time.perf_counter() - self._step_started
         inputs = batch["inputs"]
         samples = inputs.shape[0] * self.trainer.world_size
         self.log_dict({"perf/samples_per_s": samples / elapsed, "perf/tokens_per_s": samples * inputs.shape[1] / elapsed},
                       on_step=True, on_epoch=False, batch_size=inputs.shape[0])
 
-    def on_validation_start(self) -> None:
-        if self.ema is not None:
-            self._ema_context = self.ema.applied(self.model)
-            self._ema_context.__enter__()
-
-    def on_validation_end(self) -> None:
-        if self.ema is not None:
-            self._ema_context.__exit__(None, None, None)
-
     def configure_optimizers(self) -> dict:
         return build_optimizer(self.model, self.run.optim, self.run.train.max_steps)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        if self.ema is not None:
-            checkpoint["ema_state_dict"] = self.ema.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if self.ema is not None:
-            self.ema.load_state_dict(checkpoint["ema_state_dict"])
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Skip a step whose solve diverged (on any rank) or whose gradients are not finite: dropping
+        every gradient makes AdamW leave the weights and its moments untouched, so no NaN and no
+        step on a garbage gradient reaches the parameters or their average. Logged as
+        ``train/skipped_step``; counted in ``skipped_steps``."""
+        norms = [p.grad.detach().float().norm() for p in self.parameters() if p.grad is not None]
+        finite = not norms or bool(torch.isfinite(torch.stack(norms)).all())
+        flag = torch.tensor(float(self._diverged), device=self.device)
+        diverged = bool(self.trainer.strategy.reduce(flag, reduce_op="max") > 0)
+        skip = diverged or not finite
+        if skip:
+            optimizer.zero_grad(set_to_none=True)
+            self.skipped_steps += 1
+            reason = "the solve diverged" if diverged else "non-finite gradients"
+            rank_zero_warn(f"step {self.global_step}: {reason}, step skipped")
+        self.log("train/skipped_step", float(skip), on_step=True, on_epoch=False, batch_size=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from attractor.io import write_json
+from attractor.nn import Block
+from attractor.tasks.checkpoint_io import AtomicCheckpointIO
 from attractor.tasks.config import Run
+from attractor.tasks.ema import EMA
 from attractor.tasks.puzzle import PUZZLES, PuzzleTask
 
 CHECKPOINTS = "checkpoints"
@@ -77,12 +81,19 @@ class CPUTimeBudget(Callback):
             trainer.should_stop = True
 
 
-def build_trainer(run: Run, run_dir: Path) -> L.Trainer:
+def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -> L.Trainer:
+    """The Lightning trainer of a run: checkpoints (last, best on ``val/score``), EMA, budgets, and
+    any extra ``callbacks``."""
     ckpt_dir = run_dir / CHECKPOINTS
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=run.train.checkpoint_every_steps,
                            save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/score", mode="max", save_top_k=1,
                            enable_version_counter=False)
+    callbacks = [*callbacks, last, best]
+    if run.optim.ema_decay > 0:
+        callbacks.append(EMA(run.optim.ema_decay))
+    if run.train.max_cpu_time_s:
+        callbacks.append(CPUTimeBudget(run.train.max_cpu_time_s))
     t = run.trainer
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
@@ -91,9 +102,9 @@ def build_trainer(run: Run, run_dir: Path) -> L.Trainer:
         max_time={"seconds": run.train.max_time_s} if run.train.max_time_s else None,
         val_check_interval=min(run.train.val_every_steps, run.train.max_steps), check_val_every_n_epoch=None,
         log_every_n_steps=run.train.log_every_steps, gradient_clip_val=run.optim.grad_clip or None,
-        callbacks=[last, best] + ([CPUTimeBudget(run.train.max_cpu_time_s)] if run.train.max_cpu_time_s else []),
+        callbacks=callbacks,
         logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
-        plugins=[__import__("attractor.tasks.checkpoint_io", fromlist=["AtomicCheckpointIO"]).AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False,
     )
 
@@ -113,6 +124,18 @@ def resolve_ckpt_path(run: Run, run_dir: Path) -> str | None:
     return str(path)
 
 
+def compile_blocks(model: torch.nn.Module) -> None:
+    """``torch.compile`` every Transformer block in place.
+
+    The blocks are where the time goes; the solver loop around them has data-dependent stops that
+    break graphs. Compiling in place (``Module.compile``) keeps the parameter names, so checkpoints
+    of compiled runs load into uncompiled models and the EMA matches every key.
+    """
+    for module in model.modules():
+        if isinstance(module, Block):
+            module.compile()
+
+
 @dataclass
 class TrainResult:
     model: torch.nn.Module  # the trained model, on this rank
@@ -122,15 +145,16 @@ class TrainResult:
     metrics: dict
 
 
-def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
-    """Fit the run's model on its task, writing checkpoints and ``metrics.json`` under ``run_dir``."""
+def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Fit the run's model on its task, writing checkpoints and ``metrics.json`` under ``run_dir``;
+    ``callbacks``: extra Lightning callbacks (probes, fault injection)."""
     run_dir = Path(run_dir)
     ckpt_path = resolve_ckpt_path(run, run_dir)
     L.seed_everything(run.seed, workers=True, verbose=False)
     dm, module = build_datamodule(run), build_module(run)
     if run.train.compile:
-        module.model = torch.compile(module.model)
-    trainer = build_trainer(run, run_dir)
+        compile_blocks(module.model)
+    trainer = build_trainer(run, run_dir, callbacks)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -142,7 +166,7 @@ def train(run: Run, run_dir: str | os.PathLike) -> TrainResult:
     metrics = {
         "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,
         "parameters": sum(p.numel() for p in module.model.parameters()),
-        "steps": trainer.global_step, "train_time_s": elapsed, "train_cpu_time_s": time.process_time() - cpu_start,
+        "steps": trainer.global_step, "skipped_steps": module.skipped_steps, "train_time_s": elapsed, "train_cpu_time_s": time.process_time() - cpu_start,
         "resumed_from": ckpt_path,
         "peak_memory_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "final": {k: float(v) for k, v in trainer.callback_metrics.items()},

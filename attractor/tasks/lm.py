@@ -124,7 +124,7 @@ class LMTask(SequenceTask):
         loss = next_token_nll(out.logits, labels) / labels.numel()
         if out.aux_loss is not None:
             loss = loss + out.aux_loss
-        self.log_train_step(loss, out, inputs.shape[0])
+        self.log_train_step(loss, [out], inputs.shape[0])
         return loss
 
     def on_validation_epoch_start(self) -> None:

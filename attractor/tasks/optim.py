@@ -10,12 +10,17 @@ from attractor.tasks.config import OptimConfig
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay weight matrices; leave norms, gates, biases and embeddings undecayed."""
+    """Decay weight matrices; leave norms, gates, biases, embeddings and weight-norm gains undecayed.
+
+    Weight normalisation stores a matrix as a gain g of shape (out, 1) (``original0``) times a
+    direction (``original1``): g is a per-row scale, not a matrix, though it has two dimensions.
+    """
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        is_matrix = p.dim() >= 2 and "embedding" not in name and "position" not in name
+        is_gain = name.endswith("parametrizations.weight.original0") and p.shape[-1] == 1
+        is_matrix = p.dim() >= 2 and not is_gain and "embedding" not in name and "position" not in name
         (decay if is_matrix else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 

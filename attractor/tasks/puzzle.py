@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from attractor.data import maze, sudoku
+from attractor.models import ModelOutput
 from attractor.tasks.base import SequenceTask
 from attractor.tasks.config import Run
 
@@ -46,6 +47,18 @@ def grid_metrics(spec: PuzzleSpec, logits: Tensor, inputs: Tensor, labels: Tenso
     }
 
 
+def segment_outputs(model: torch.nn.Module, inputs: Tensor, segments: int, mode: str | None = None,
+                    ) -> list[ModelOutput]:
+    """Deep supervision's segments: each forward starts from the previous one's latent (carried
+    detached, so gradients stay within a segment). Training supervises every segment; evaluation
+    reads the last, so a model is scored at the depth it was trained for."""
+    outputs, state = [], None
+    for _ in range(segments):
+        outputs.append(model(inputs, mode=mode, state=state))
+        state = outputs[-1].state
+    return outputs
+
+
 class PuzzleTask(SequenceTask):
     """Trains any of the three models on a grid puzzle; evaluates with EMA weights when enabled."""
 
@@ -55,24 +68,23 @@ class PuzzleTask(SequenceTask):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         inputs, labels = batch["inputs"], batch["labels"]
-        segments, state, loss = self.run.train.supervision_steps, None, 0.0
-        for _ in range(segments):
-            out = self(inputs, state=state)
+        outputs = segment_outputs(self.model, inputs, self.run.train.supervision_steps)
+        loss = 0.0
+        for out in outputs:
             segment_loss = F.cross_entropy(out.logits.flatten(0, 1).float(), labels.flatten(), ignore_index=0)
             if out.aux_loss is not None:
                 segment_loss = segment_loss + out.aux_loss
-            loss = loss + segment_loss / segments
-            state = out.state
+            loss = loss + segment_loss / len(outputs)
         with torch.no_grad():
             m = grid_metrics(self.spec, out.logits, inputs, labels)
-        self.log_train_step(loss, out, inputs.shape[0], {
+        self.log_train_step(loss, outputs, inputs.shape[0], {
             "train/exact_acc": m["solved"].float().mean(),
             "train/cell_acc": m["cells_right"].sum() / m["cells_scored"].sum().clamp(min=1)})
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         inputs, labels = batch["inputs"], batch["labels"]
-        out = self(inputs)
+        out = segment_outputs(self.model, inputs, self.run.train.supervision_steps)[-1]
         m = grid_metrics(self.spec, out.logits, inputs, labels)
         exact = m["solved"].float().mean()
         cell = m["cells_right"].sum() / m["cells_scored"].sum().clamp(min=1)

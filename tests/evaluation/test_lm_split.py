@@ -1,5 +1,10 @@
 """The LM evaluator scores the held-out test split by default (val only when asked), and says which."""
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +16,7 @@ from attractor.tasks.harness import build_datamodule, datamodule_class
 from tests.conftest import compose_run
 
 SEQ = 16
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +53,24 @@ def test_evaluator_scores_the_split_it_reports(checkpoint, tmp_path, split):
 def test_unknown_split_is_an_error(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="split: 'train' is not one of 'val', 'test'"):
         evaluate_lm_checkpoint(checkpoint[0], tmp_path, device="cpu", split="train")
+
+
+@pytest.mark.parametrize("split", [None, "val"])
+def test_eval_py_passes_split_to_the_lm_evaluator(checkpoint, tmp_path, split):
+    path, dm = checkpoint
+    cmd = [sys.executable, str(ROOT / "eval.py"), f"ckpt={path}", f"out_dir={tmp_path}", "device=cpu",
+           "modes=[solver]", *([f"split={split}"] if split else [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    scored = split or "test"  # configs/eval.yaml's default
+    assert saved["split"] == scored and saved["n_windows"] == len({"test": dm.test_set, "val": dm.val_set}[scored])
+
+
+def test_eval_py_refuses_split_for_a_puzzle_checkpoint(tmp_path):
+    spec = importlib.util.spec_from_file_location("eval_cli", ROOT / "eval.py")
+    eval_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eval_cli)
+    with pytest.raises(ValueError, match="split: chooses a language model's corpus split; a puzzle checkpoint"):
+        eval_cli.evaluate_puzzle(tmp_path / "puzzle.ckpt", tmp_path, {"split": "val"})

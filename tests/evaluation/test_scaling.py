@@ -156,7 +156,7 @@ def test_report_schema_and_single_trajectory_baseline(trained, tmp_path):
         assert row["fevals"] == 3 * row["k"]
     assert [r["method"] for r in saved["breadth"] if r["upper_bound"]] == ["verifier"] * 2
     # K = 1 unperturbed equals the depth sweep at the same depth and the evaluator's own score.
-    _, model = load_checkpoint(ckpt)
+    model = load_checkpoint(ckpt).model
     own = score(model, SPEC, test, "iters=3", 64, "cpu")["exact_acc"]
     k1 = {r["method"]: r["accuracy"] for r in saved["breadth"] if r["k"] == 1}
     assert set(k1.values()) == {own} == {saved["depth"][1]["accuracy"]}
