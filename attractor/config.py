@@ -100,3 +100,16 @@ def register_resolvers() -> None:
     for name, fn in {"add": lambda a, b: a + b, "mul": lambda a, b: a * b}.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
+
+
+def compose(overrides: list[str], config_name: str = "train", config_dir: str | None = None) -> Any:
+    """The composed Hydra config (a DictConfig) of ``configs/<config_name>.yaml`` with ``overrides``,
+    as the entry points compose it, without Hydra's job machinery (for scripts and tests)."""
+    from pathlib import Path
+
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    register_resolvers()
+    config_dir = config_dir or str(Path(__file__).resolve().parents[1] / "configs")
+    with initialize_config_dir(version_base="1.3", config_dir=config_dir):
+        return hydra_compose(config_name=config_name, overrides=overrides)

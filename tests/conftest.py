@@ -13,14 +13,10 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 
 def compose_run(overrides: list[str], config_name: str = "train"):
-    """The composed config for ``overrides`` (a DictConfig), without running Hydra's job machinery."""
-    from hydra import compose, initialize_config_dir
+    """The composed config for ``overrides`` (a DictConfig), as train.py composes it."""
+    from attractor.config import compose
 
-    from attractor.config import register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
-        return compose(config_name=config_name, overrides=overrides)
+    return compose(overrides, config_name)
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
+
 from attractor.config import ConfigError, from_mapping, require, to_plain
-from attractor.models import model_config
+from attractor.models import MODELS, model_config
 from attractor.models.config import ModelConfig
 from attractor.solvers import SolverConfig
 
@@ -55,11 +57,11 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     max_steps: int = 1000  # optimizer steps
-    supervision_steps: int = 1  # deep supervision: supervised segments per batch, state carried detached
+    supervision_steps: int = 1  # deep supervision: segments per batch (state carried detached); also used in evaluation
     val_every_steps: int = 250  # validation (and best-checkpoint) interval
     checkpoint_every_steps: int = 250  # last-checkpoint interval
     log_every_steps: int = 10
-    val_max_items: int = 0  # items of the test split used for validation during training (0 = all)
+    val_max_items: int = 0  # items of the validation split scored at each validation (0 = all)
     compile: bool = False  # torch.compile the model
     max_time_s: float = 0.0  # also stop after this much wall time (0 = no limit): equal-time comparisons
     max_cpu_time_s: float = 0.0  # also stop after this much process CPU time: equal compute on a shared machine
@@ -111,8 +113,56 @@ class Run:
     raw: dict  # the plain config, saved with checkpoints
 
 
+@dataclass
+class DebugConfig:
+    """``debug=tiny``: any preset shrunk to seconds on a CPU. Sizes, step counts and data counts
+    change; the code path does not (solver, backward mode, EMA, segments, precision, compile,
+    strategy). A GPU accelerator falls back to the CPU where there is no GPU."""
+
+    max_steps: int = 8
+    dim: int = 32
+    n_heads: int = 2
+    layers: int = 1  # every block stack of the model
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    n_train: int = 32  # puzzles
+    n_val: int = 8
+    n_test: int = 8
+    data_dir: str | None = None  # puzzles: cache the shrunk data here (null: generate in memory)
+    seq_len: int = 32  # language models
+    lr: float = 3e-3  # so that the loss visibly falls in a few steps
+    warmup_steps: int = 2
+
+
+LAYER_KEYS = ("n_layers", "prelude_layers", "core_layers", "backbone_layers", "f_layers")
+
+
+def apply_debug(raw: dict) -> dict:
+    """The run config with its ``debug`` node applied to the other groups (and removed)."""
+    node = raw.pop("debug", None)
+    if node is None:
+        return raw
+    d = from_mapping(DebugConfig, node, "debug")
+    task, model, train, trainer = (raw.setdefault(k, {}) for k in ("task", "model", "train", "trainer"))
+    task.update(batch_size=d.batch_size, eval_batch_size=d.eval_batch_size)
+    data = task.setdefault("data", {})
+    if task.get("name") == "lm":
+        task["seq_len"] = data["seq_len"] = model["max_len"] = d.seq_len
+    else:
+        data.update(n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, data_dir=d.data_dir)
+    model.update(dim=d.dim, n_heads=d.n_heads)
+    model.update({k: d.layers for k in LAYER_KEYS if k in model})
+    raw.setdefault("optim", {}).update(lr=d.lr, warmup_steps=d.warmup_steps)
+    half = max(1, d.max_steps // 2)
+    train.update(max_steps=d.max_steps, val_every_steps=half, checkpoint_every_steps=half, log_every_steps=1,
+                 val_max_items=0, max_time_s=0, max_cpu_time_s=0)
+    if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        trainer["accelerator"] = "cpu"
+    return raw
+
+
 TOP_LEVEL = {"task", "model", "solver", "optim", "train", "trainer", "logger", "seed", "name", "ckpt_path",
-             "eval_after_fit", "experiment"}
+             "eval_after_fit", "experiment", "debug"}
 
 
 def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
@@ -121,6 +171,7 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
     unknown = sorted(set(raw) - TOP_LEVEL)
     if unknown:
         raise ConfigError(unknown[0], f"unknown key; valid top-level keys are {sorted(TOP_LEVEL)}")
+    raw = apply_debug(raw)
     task = from_mapping(TaskConfig, raw.get("task", {}), "task")
     if datamodule_cls is not None:
         accepted = set(inspect.signature(datamodule_cls).parameters) - {"batch_size"}
@@ -135,12 +186,16 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
             f"{model.vocab_size} differs from task.vocab_size={task.vocab_size}")
     require(model.max_len >= task.seq_len, "model.max_len", f"{model.max_len} < task.seq_len={task.seq_len}")
     require(model.causal == task.causal, "model.causal", f"{model.causal} differs from task.causal={task.causal}")
+    train = from_mapping(TrainConfig, raw.get("train", {}), "train")
+    require(train.supervision_steps == 1 or MODELS[model.name][1].carries_state, "train.supervision_steps",
+            f"{train.supervision_steps} segments would repeat one computation: a {model.name} restarted from its "
+            f"own output with the same input returns the same output; use 1 (or a model that carries state)")
     seed = raw.get("seed", 0)
     require(isinstance(seed, int), "seed", f"expected an integer, got {seed!r}")
     return Run(
         task=task, model=model, solver=solver,
         optim=from_mapping(OptimConfig, raw.get("optim", {}), "optim"),
-        train=from_mapping(TrainConfig, raw.get("train", {}), "train"),
+        train=train,
         trainer=from_mapping(TrainerConfig, raw.get("trainer", {}), "trainer"),
         logger=from_mapping(LoggerConfig, raw.get("logger", {}), "logger"),
         seed=seed, name=str(raw.get("name", "run")), ckpt_path=raw.get("ckpt_path"),
