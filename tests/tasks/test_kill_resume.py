@@ -68,21 +68,25 @@ def test_a_failed_checkpoint_write_leaves_the_last_checkpoint_whole(tmp_path, mo
     assert list(path.parent.iterdir()) == [path]
 
 
-def test_a_write_killed_before_its_rename_leaves_the_last_checkpoint_whole(tmp_path, monkeypatch):
+# A process that dies by SIGKILL half-way through its write: no cleanup runs. (A subprocess, not a
+# fork: a fork of the test process, whose thread pools other tests have started, can deadlock.)
+DYING_WRITER = """
+import os, signal, sys
+from attractor.tasks.checkpoint_io import AtomicCheckpointIO
+from tests.tasks.test_kill_resume import checkpoint, half_write
+AtomicCheckpointIO._write = half_write(lambda: os.kill(os.getpid(), signal.SIGKILL))
+AtomicCheckpointIO().save_checkpoint(checkpoint(4), sys.argv[1])
+"""
+
+
+def test_a_write_killed_before_its_rename_leaves_the_last_checkpoint_whole(tmp_path):
     path, io = tmp_path / "checkpoints" / "last.ckpt", AtomicCheckpointIO()
     io.save_checkpoint(checkpoint(2), path)
-    monkeypatch.setattr(AtomicCheckpointIO, "_write", half_write(lambda: os.kill(os.getpid(), signal.SIGKILL)))
-    pid = os.fork()
-    if pid == 0:  # the child dies by SIGKILL half-way through its write: no cleanup runs
-        try:
-            io.save_checkpoint(checkpoint(4), path)
-        finally:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    proc = subprocess.run([sys.executable, "-c", DYING_WRITER, str(path)], cwd=Path(__file__).parents[2],
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, timeout=TIMEOUT_S)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert torch.load(path, weights_only=True)["global_step"] == 2
     assert len(temporaries(path.parent.parent)) == 1
-    monkeypatch.undo()
     io.save_checkpoint(checkpoint(6), path)  # the next whole write clears the leftover
     assert torch.load(path, weights_only=True)["global_step"] == 6
     assert list(path.parent.iterdir()) == [path]
