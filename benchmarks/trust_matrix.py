@@ -111,6 +111,7 @@ def main() -> None:
     p.add_argument("--compiled", nargs="+", type=int, default=[0, 1])
     p.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    p.add_argument("--budget", type=float, default=0, help="start no cell after this many seconds (0: no limit)")
     p.add_argument("--cell", help=argparse.SUPPRESS)  # internal: run one cell, write its JSON here
     p.add_argument("--work", help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
@@ -120,12 +121,15 @@ def main() -> None:
         if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
             write_json(args.cell, report)
         return
-    rows = []
+    rows, start = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as data_dir:
         for preset, precision, compiled, ranks in itertools.product(args.presets, args.precisions, args.compiled,
                                                                     args.ranks):
             row = {"preset": preset, "precision": precision, "compiled": bool(compiled), "ranks": ranks}
-            row |= launch(preset, precision, bool(compiled), ranks, Path(data_dir), args.timeout)
+            if args.budget and time.perf_counter() - start > args.budget:
+                row["error"] = "not run: --budget spent"
+            else:
+                row |= launch(preset, precision, bool(compiled), ranks, Path(data_dir), args.timeout)
             rows.append(row)
             print(table([row]).splitlines()[-1], flush=True)
             write_json(args.json, {"machine": os.uname().nodename, "torch": torch.__version__,
