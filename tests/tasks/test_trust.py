@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import Callback
 
 from attractor.config import ConfigError
 from attractor.evaluation.checkpoint import CheckpointError, load_checkpoint, load_weights
+from attractor.evaluation.probes import ValidationWeights
 from attractor.evaluation.puzzle import evaluate_checkpoint
 from attractor.models import build_model
 from attractor.tasks.config import validate_run
@@ -27,13 +28,6 @@ def _run(overrides):
     return validate_run(cfg, datamodule_class(cfg.task.name))
 
 
-class RecordValidationWeights(Callback):
-    """The model's weights as validation sees them, at the last validation."""
-
-    def on_validation_batch_start(self, trainer, pl_module, *args) -> None:
-        self.weights = {k: v.detach().clone() for k, v in pl_module.model.state_dict().items()}
-
-
 def test_ema_average_lives_on_the_training_device():
     # Lightning calls `setup` before the strategy moves the module (here: still on the CPU); the
     # average must be made on the device training runs on (meta stands in for a GPU), not the CPU.
@@ -47,7 +41,7 @@ def test_ema_average_lives_on_the_training_device():
 
 @pytest.mark.parametrize("compile", [False, True])
 def test_validation_and_checkpoints_use_the_average_and_keep_raw_weights_apart(tmp_path, compile):
-    record = RecordValidationWeights()
+    record = ValidationWeights()
     run = _run(TINY + ["optim.ema_decay=0.5", "optim.lr=1e-2", "train.max_steps=4", "train.val_every_steps=4",
                        "train.checkpoint_every_steps=4", f"train.compile={str(compile).lower()}"])
     result = train(run, tmp_path, [record])
