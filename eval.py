@@ -19,14 +19,24 @@ from attractor.config import register_resolvers
 register_resolvers()
 
 SAMPLE_KEYS = ("prompt", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "mode")
+# Options only one kind of checkpoint reads: the values that leave them unset, and what they are for.
+PUZZLE_ONLY = {"external": (([],), "external test sets are Sudoku lists"),
+               "test_data": ((None,), "overrides a puzzle generator"),
+               "segments": ((None, 1), "deep supervision is a puzzle recipe")}
+LM_ONLY = {"split": (("test",), "chooses a language model's corpus split")}
+
+
+def refuse_unused(args: dict, options: dict, context: str) -> None:
+    """Drop ``options`` from ``args``, refusing any set to a value this checkpoint would ignore."""
+    for key, (unset, purpose) in options.items():
+        if args.pop(key) not in unset:
+            raise ValueError(f"{key}: {purpose}; {context}")
 
 
 def evaluate_puzzle(ckpt: Path, out_dir: Path, args: dict) -> None:
     from attractor.evaluation.puzzle import evaluate_checkpoint
 
-    if args.pop("split") != "test":
-        raise ValueError("split: chooses a language model's corpus split; a puzzle checkpoint is scored on its "
-                         "test set")
+    refuse_unused(args, LM_ONLY, "a puzzle checkpoint is scored on its test set")
     report = evaluate_checkpoint(ckpt, out_dir, **args)
     print(f"{report['weights']} weights")
     for row in report["sweep"]:
@@ -40,12 +50,7 @@ def evaluate_puzzle(ckpt: Path, out_dir: Path, args: dict) -> None:
 def evaluate_lm(ckpt: Path, out_dir: Path, args: dict) -> None:
     from attractor.evaluation.lm import evaluate_lm_checkpoint
 
-    if args.pop("external"):
-        raise ValueError("external: external test sets are Sudoku lists; this is a language-model checkpoint")
-    if args.pop("test_data"):
-        raise ValueError("test_data: overrides a puzzle generator; this is a language-model checkpoint")
-    if args.pop("segments") not in (None, 1):
-        raise ValueError("segments: deep supervision is a puzzle recipe; a language model runs one segment")
+    refuse_unused(args, PUZZLE_ONLY, "this is a language-model checkpoint")
     report = evaluate_lm_checkpoint(ckpt, out_dir, **args)
     print(f"{report['weights']} weights")
     for row in report["sweep"]:
@@ -71,8 +76,7 @@ def main(cfg: DictConfig) -> None:
     if action == "scale":
         from attractor.evaluation.scaling import run_from_config, summary
 
-        if args.pop("split") != "test":
-            raise ValueError("split: chooses a language model's corpus split; action=scale scores a puzzle test set")
+        refuse_unused(args, LM_ONLY, "action=scale scores a puzzle test set")
         print(summary(run_from_config(args)))
         return
     for key in ("ckpt", "scaling"):
