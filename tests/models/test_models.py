@@ -186,7 +186,7 @@ def test_map_is_deterministic_in_training_with_dropout():
     assert not torch.equal(model.backbone(x, rope), model.backbone(x, rope)), "the backbone keeps its dropout"
 
 
-BACKWARD_MODES = [{"backward": "implicit"}, {"backward": "phantom"}, {"backward": "last_k"},
+BACKWARD_MODES = [{"backward": "implicit"}, {"backward": "neumann"}, {"backward": "phantom"}, {"backward": "last_k"},
                   {"backward": "unrolled", "max_iter": 12}]
 
 
