@@ -5,10 +5,10 @@ A step is forward, cross-entropy, backward and AdamW on random tokens of a 65-ch
 at the shape of the documented Tiny Shakespeare runs (width 96, 4 heads, 4 blocks: transformer 4,
 attractor 2 backbone + 2 map; batch 16 x 128). The solve runs exactly ``N`` evaluations of f
 (``max_iter=N, tol=0``) for each ``--iterations N``: pass the count a trained model uses (the
-documented attractor run's training steps end at 8.4-9 iterations; it starts near 3.4). Compiled:
-``attractor.tasks.harness.compile_blocks`` (every block, not the solver loop). All variants step in
-turn, round after round, and each round's ratio to the transformer of the same compile setting is
-kept, so load from other jobs cancels out; the medians are reported.
+documented attractor runs' training steps end at 6.3-8.2 iterations per sample; they start near 3.4).
+Compiled: ``attractor.tasks.harness.compile_blocks`` (every block, not the solver loop). In each
+round every variant steps right after a transformer step of the same setting, eager then compiled,
+and those paired ratios are kept, so load from other jobs cancels out; medians over rounds.
 
     python -m benchmarks.step_time --json docs/results/step_time_cpu.json
     python benchmarks/step_time.py --json FILE
@@ -100,10 +100,12 @@ def main() -> None:
     times: dict[tuple[str, bool], list[float]] = {key: [] for key in steppers}
     ratios: dict[tuple[str, bool], list[float]] = {key: [] for key in steppers}
     for _ in range(args.rounds):
-        round_times = {key: stepper.step() for key, stepper in steppers.items()}
-        for (name, compiled), seconds in round_times.items():
-            times[(name, compiled)].append(seconds)
-            ratios[(name, compiled)].append(seconds / round_times[("transformer", compiled)])
+        for name in configs:  # each variant right after a transformer step of the same setting
+            for compiled in settings:
+                reference = steppers[("transformer", compiled)].step()
+                seconds = reference if name == "transformer" else steppers[(name, compiled)].step()
+                times[(name, compiled)].append(seconds)
+                ratios[(name, compiled)].append(seconds / reference)
     figures: dict[str, Any] = {}
     rows = []
     for (name, compiled), stepper in steppers.items():
