@@ -10,12 +10,13 @@ from attractor.decoding.samplers import NativeSampler, SamplingParams
 BASE = dict(vocab_size=13, max_len=24, dim=32, n_heads=4, causal=True)
 MODELS = {
     "transformer": dict(name="transformer", n_layers=2),
+    "transformer_learned_positions": dict(name="transformer", n_layers=2, positions="learned"),
     "looped": dict(name="looped", prelude_layers=1, core_layers=1, loops=3, coda_layers=1),
     "attractor": dict(name="attractor", backbone_layers=1, f_layers=2, gate_init=0.5,
                       solver=dict(tol=1e-10, max_iter=80)),
 }
 # (model, mode) pairs whose cached decode is the full-sequence computation exactly (float rounding aside)
-EXACT = [("transformer", None), ("looped", None), ("looped", "iters=5"), ("attractor", "none")]
+EXACT = [("transformer", None), ("transformer_learned_positions", None), ("looped", None), ("looped", "iters=5"), ("attractor", "none")]
 
 
 def _model(name, **overrides):
