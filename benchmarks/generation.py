@@ -87,6 +87,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--contexts", type=int, nargs="+", default=list(CONTEXTS))
     args = p.parse_args()
+    if args.dtype != "float32":
+        p.error("--dtype: this benchmark samples in float32 only")
     max_len = max(args.contexts) + args.new_tokens
     figures: dict[str, Any] = {}
     details: dict[str, Any] = {}
@@ -98,7 +100,8 @@ def main() -> None:
                     for use in (True, False)}
         figures[name], details[name] = {"ctx": {}}, {"ctx": {}}
         for ctx in args.contexts:
-            prompt = " ".join(map(str, torch.randint(0, VOCAB, (ctx,), generator=torch.Generator().manual_seed(ctx)).tolist()))
+            ids = torch.randint(0, VOCAB, (ctx,), generator=torch.Generator().manual_seed(ctx))
+            prompt = " ".join(map(str, ids.tolist()))
             generate(samplers[True], prompt, 2)  # warm-up
             times: dict[str, list[float]] = {"cache": [], "nocache": [], "prompt": []}
             model.iterations = []

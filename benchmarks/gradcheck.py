@@ -52,7 +52,8 @@ def main() -> None:
     tokens = torch.randint(0, 11, (4, 16), generator=gen)
     targets = torch.randint(0, 11, (4, 16), generator=gen)
     reference = parameter_gradient(MODES["unrolled"], tokens, targets)
-    grads = {mode: parameter_gradient(MODES[mode], tokens, targets) for mode in ("implicit", "neumann", "phantom", "last_k")}
+    grads = {mode: parameter_gradient(MODES[mode], tokens, targets)
+             for mode in ("implicit", "neumann", "phantom", "last_k")}
     figures, rows = {}, []
     for mode, grad in grads.items():
         cosine, rel_error = compare(grad, reference)

@@ -47,7 +47,7 @@ class Stepper:
 
     def __init__(self, cfg: dict[str, Any], tokens: torch.Tensor, compiled: bool):
         torch.manual_seed(0)
-        self.model = build_model(cfg).train()
+        self.model = build_model(cfg).to(tokens.device).train()
         if compiled:
             compile_blocks(self.model)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
@@ -55,16 +55,23 @@ class Stepper:
         self.iterations: list[float] = []
 
     def step(self) -> float:
+        _sync(self.inputs.device)
         start = time.perf_counter()
         out = self.model(self.inputs)
         loss = F.cross_entropy(out.logits.flatten(0, 1), self.labels.flatten())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        _sync(self.inputs.device)
         seconds = time.perf_counter() - start
         if "iterations" in out.stats:
             self.iterations.append(out.stats["iterations"].float().mean().item())
         return seconds
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def variants(args) -> dict[str, dict[str, Any]]:
@@ -90,10 +97,14 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--compile", choices=["both", "eager", "compiled"], default="both")
     args = p.parse_args()
+    if args.dtype != "float32":
+        p.error("--dtype: this benchmark times float32 steps only")
     tokens = torch.randint(0, VOCAB, (args.batch, args.seq_len + 1), generator=torch.Generator().manual_seed(0))
+    tokens = tokens.to(args.device)
     settings = {"both": (False, True), "eager": (False,), "compiled": (True,)}[args.compile]
     configs = variants(args)
-    steppers = {(name, compiled): Stepper(cfg, tokens, compiled) for compiled in settings for name, cfg in configs.items()}
+    steppers = {(name, compiled): Stepper(cfg, tokens, compiled)
+                for compiled in settings for name, cfg in configs.items()}
     compile_s = {}
     for key, stepper in steppers.items():  # warm-up: compilation happens here
         compile_s[key] = sum(stepper.step() for _ in range(args.warmup))
@@ -122,7 +133,7 @@ def main() -> None:
         figures.setdefault(name, {})[kind] = f
         rows.append([name, kind, f"{f['parameters']:,}", f"{f['step_s_median'] * 1e3:.0f}",
                      f"{f['ratio_to_transformer']:.2f}", f"{f.get('speedup_vs_eager', float('nan')):.2f}"])
-    figures["setup"] = dict(batch=args.batch, seq_len=args.seq_len, dim=args.dim, n_heads=args.n_heads, vocab=VOCAB,
+    figures["setup"] = dict(device=args.device, batch=args.batch, seq_len=args.seq_len, dim=args.dim, n_heads=args.n_heads, vocab=VOCAB,
                             iterations=args.iterations, warmup=args.warmup, rounds=args.rounds,
                             threads=torch.get_num_threads(), torch=torch.__version__, configs=configs)
     emit(args.json, figures, rows, ["variant", "kind", "params", "step ms", "x transformer", "compiled speedup"])

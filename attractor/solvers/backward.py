@@ -26,8 +26,11 @@ from attractor.solvers.config import SolverConfig
 from attractor.solvers.forward import Fn, ResidualMonitor, run_with_fallback
 
 
+Vjp = Callable[[torch.Tensor], torch.Tensor]
+
+
 def _replace_gradient(fz: torch.Tensor, z: torch.Tensor,
-                      adjoint: Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor]) -> torch.Tensor:
+                      adjoint: Callable[[Vjp, torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Backpropagate ``adjoint(vjp, dL/dfz)`` through ``fz = f(z)`` (z a detached leaf at the fixed
     point) instead of dL/dfz; ``vjp(y)`` is J_f^T y."""
     if not fz.requires_grad:
@@ -44,7 +47,7 @@ def _replace_gradient(fz: torch.Tensor, z: torch.Tensor,
 def attach_implicit_gradient(fz: torch.Tensor, z: torch.Tensor, cfg: SolverConfig) -> torch.Tensor:
     """Make gradients through ``fz = f(z)`` implicit ones: the adjoint g = J^T g + v, solved."""
 
-    def adjoint(vjp, v: torch.Tensor) -> torch.Tensor:
+    def adjoint(vjp: Vjp, v: torch.Tensor) -> torch.Tensor:
         return run_with_fallback(cfg.b_solver, lambda: lambda y: vjp(y) + v, torch.zeros_like(v), cfg.b_max_iter,
                                  cfg.b_tol, cfg.b_stop_mode, cfg)
 

@@ -16,7 +16,8 @@ MODELS = {
                       solver=dict(tol=1e-10, max_iter=80)),
 }
 # (model, mode) pairs whose cached decode is the full-sequence computation exactly (float rounding aside)
-EXACT = [("transformer", None), ("transformer_learned_positions", None), ("looped", None), ("looped", "iters=5"), ("attractor", "none")]
+EXACT = [("transformer", None), ("transformer_learned_positions", None), ("looped", None), ("looped", "iters=5"),
+         ("attractor", "none")]
 
 
 def _model(name, **overrides):
