@@ -68,6 +68,11 @@ class _LastPositionHook:
         out = output[0] if isinstance(output, tuple) else output
         self.steps.append(out[:, -1, :].detach().float())
 
+    def repeat_last(self, rows: torch.Tensor) -> None:
+        """Index the last capture by ``rows``: a prompt's capture shared by its K particles."""
+        if self.steps:
+            self.steps[-1] = self.steps[-1][rows]
+
     def expand_last(self, rows: torch.Tensor, n: int) -> None:
         """Spread the last capture, made on the batch rows ``rows`` only, over all ``n`` rows
         (zeros elsewhere), so captures of calls on shrinking batches still stack."""
@@ -212,10 +217,15 @@ class CharTokenizer(Protocol):
 
 class NativeSampler(Sampler):
     """One of the project's own LMs: any module mapping a LongTensor (B, T) to an object with
-    ``.logits`` (B, T, V). Re-runs the full forward each step (no KV cache assumed). Prompts of the
-    same token length are batched together, K rows each: equal lengths need no padding, hence no
-    attention mask, which these models do not take. With ``max_len`` the model sees only the last
-    ``max_len`` tokens (its position tables' reach)."""
+    ``.logits`` (B, T, V). Prompts of the same token length are batched together, K rows each: equal
+    lengths need no padding, hence no attention mask, which these models do not take. With
+    ``max_len`` the model sees only the last ``max_len`` tokens (its position tables' reach).
+
+    A model with ``init_cache()`` (the project's causal models) decodes incrementally when
+    ``use_cache``: each prompt runs once, its K particles share its key/value cache, and each step
+    feeds one token per row. Once the context outgrows ``max_len`` every step re-runs the model on
+    the last ``max_len`` tokens, as without a cache (a sliding window would move every position).
+    Other models re-run the full forward each step."""
 
     def __init__(
         self,
@@ -225,12 +235,14 @@ class NativeSampler(Sampler):
         hidden_module: str | None = None,
         device: str = "cpu",
         max_len: int | None = None,
+        use_cache: bool = True,
     ):
         self.model = model.eval().to(device)
         self.max_len = max_len
         self.tokenizer = tokenizer
         self.eos_id = eos_id
         self.device = device
+        self.use_cache = use_cache and callable(getattr(model, "init_cache", None))
         self.hook = _LastPositionHook(model, hidden_module)
 
     @torch.inference_mode()
@@ -245,25 +257,42 @@ class NativeSampler(Sampler):
             by_length.setdefault(len(ids), []).append(i)
         clouds: list[list[Particle]] = [[] for _ in prompts]
         for group in by_length.values():
-            flat = self._sample_rows([encoded[i] for i in group for _ in range(k)], params)
+            flat = self._sample_rows([encoded[i] for i in group], k, params)
             for j, i in enumerate(group):
                 clouds[i] = flat[j * k : (j + 1) * k]
         return clouds
 
-    def _sample_rows(self, rows: list[list[int]], params: SamplingParams) -> list[Particle]:
-        """One trajectory per row; all rows have the same length."""
-        ids = torch.tensor(rows, device=self.device)
-        prompt_len, finished = ids.shape[1], torch.zeros(len(rows), dtype=torch.bool, device=self.device)
+    def _sample_rows(self, prompts: list[list[int]], k: int, params: SamplingParams) -> list[Particle]:
+        """K trajectories per prompt, rows in prompt order; all prompts have the same length."""
+        ids = torch.tensor(prompts, device=self.device).repeat_interleave(k, dim=0)
+        n, prompt_len = ids.shape
+        finished = torch.zeros(n, dtype=torch.bool, device=self.device)
         step_logits: list[torch.Tensor] = []
         self.hook.reset()
-        for _ in range(params.max_new_tokens):
-            window = ids if self.max_len is None else ids[:, -self.max_len :]
+        cache, in_cache = None, None  # the decode cache and the rows it holds
+        for step in range(params.max_new_tokens):
             active = (~finished).nonzero().squeeze(1)
             # Finished rows leave the forward (rows are independent: causal, no padding); they get
             # zero logits and hidden states, which lie past their EOS and are cut off.
-            out = self.model(window[active]).logits[:, -1, :].float()
-            logits = out.new_zeros((len(rows), out.shape[-1])).index_copy_(0, active, out)
-            self.hook.expand_last(active, len(rows))
+            if self.use_cache and (self.max_len is None or ids.shape[1] <= self.max_len):
+                if step == 0:  # each prompt once; its K particles share its cache
+                    cache = self.model.init_cache()
+                    out = self.model(ids[::k], cache=cache).logits[:, -1, :].float()
+                    in_cache = torch.arange(len(prompts), device=self.device).repeat_interleave(k)
+                    cache.select(in_cache)
+                    out = out[in_cache]
+                    self.hook.repeat_last(in_cache)
+                    in_cache = torch.arange(n, device=self.device)
+                else:
+                    if len(active) < len(in_cache):
+                        cache.select(torch.searchsorted(in_cache, active))
+                        in_cache = active
+                    out = self.model(ids[active, -1:], cache=cache).logits[:, -1, :].float()
+            else:
+                window = ids if self.max_len is None else ids[:, -self.max_len :]
+                out = self.model(window[active]).logits[:, -1, :].float()
+            logits = out.new_zeros((n, out.shape[-1])).index_copy_(0, active, out)
+            self.hook.expand_last(active, n)
             step_logits.append(logits.cpu())
             nxt = _draw(logits, params)
             if self.eos_id is not None:

@@ -5,8 +5,8 @@ a PNG of perplexity against iterations, so "remove the solver at inference" is m
 for puzzles. Every window of the split is scored unless ``max_items`` is given, and the JSON records
 which split and how many (training validates on val; the test split is only scored here).
 
-Sampling re-runs the model on the whole (cropped) context for each new token: no KV cache, see
-docs/lm.md for what that recomputes.
+Sampling decodes incrementally with the model's key/value cache (``use_cache=False``: re-run the
+model on the whole cropped context for each new token); see docs/lm.md.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import sweep_modes
 from attractor.io import write_json
 from attractor.models import SequenceModel
+from attractor.models.cache import DecodeCache
 from attractor.plotting import save_figure
 from attractor.tasks.config import Run
 from attractor.tasks.harness import build_datamodule
@@ -142,18 +143,24 @@ class _InMode(nn.Module):
         super().__init__()
         self.model, self.mode = model, mode
 
-    def forward(self, tokens: torch.Tensor):
-        return self.model(tokens, mode=self.mode)
+    def forward(self, tokens: torch.Tensor, cache: DecodeCache | None = None):
+        return self.model(tokens, mode=self.mode, cache=cache)
+
+    def init_cache(self) -> DecodeCache:
+        return self.model.init_cache()
 
 
 def sample(model: SequenceModel, tokenizer: Tokenizer, prompt: str, max_new_tokens: int = 200,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-           mode: str | None = None, device: str = "cpu") -> Generation:
+           mode: str | None = None, device: str = "cpu", use_cache: bool = True) -> Generation:
     """Continue ``prompt`` by ``max_new_tokens`` tokens (temperature 0: greedy), reproducibly for a
-    seed. Each token re-runs the model on the last ``max_len`` tokens of the context."""
+    seed. With ``use_cache`` (causal models) each token runs the model on that token alone against
+    the key/value cache, until the context reaches ``max_len``; otherwise, and from then on, each
+    token re-runs the model on the last ``max_len`` tokens of the context."""
     params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
     as_lists = SimpleNamespace(encode=lambda text: tokenizer.encode(text).tolist(), decode=tokenizer.decode)
-    sampler = NativeSampler(_InMode(model, mode), as_lists, device=device, max_len=model.cfg.max_len)
+    sampler = NativeSampler(_InMode(model, mode), as_lists, device=device, max_len=model.cfg.max_len,
+                            use_cache=use_cache and model.cfg.causal)
     devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)

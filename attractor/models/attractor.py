@@ -14,6 +14,16 @@ Causal models are solved per position (each position is its own solver problem),
 statistic mixes information across positions; with ``iters=N`` they are exactly causal, and with
 the adaptive stop only the stopping step is shared (its effect is below the tolerance).
 
+Incremental decoding (``cache=model.init_cache()``): earlier positions' fixed points do not depend
+on later tokens, so a new position is solved alone, attending to the cached keys and values of the
+backbone and of the map's blocks at the earlier positions' fixed points (appended after each solve
+by one more evaluation of the blocks at z*). With ``none`` this is the full-sequence computation
+exactly (up to float rounding). With the solver the full-sequence solve iterates every position
+together, so earlier positions' keys move during it and converge to those at their fixed points:
+the two agree within the solver's tolerance (exactly at the fixed point). With ``iters=N`` the
+cached path gives each new position N iterations against converged-in-N earlier positions, which
+differs from the joint N-iteration solve by that solve's remaining residual.
+
 The map's blocks are built without dropout: a map that changed at every evaluation would have no
 fixed point to converge to, and the backward modes would differentiate another f than the forward
 solved. Dropout (``dropout``) acts in the backbone.
@@ -38,9 +48,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.utils import parametrizations, parametrize
 
 from attractor.models.base import SequenceModel
+from attractor.models.cache import DecodeCache
 from attractor.models.config import AttractorConfig, parse_inference_mode
 from attractor.models.output import ModelOutput
-from attractor.nn import BlockStack, RMSNorm
+from attractor.nn import BlockStack, KVCache, RMSNorm
 from attractor.solvers import solve
 
 
@@ -63,12 +74,15 @@ class Attractor(SequenceModel):
                 if isinstance(module, nn.Linear):
                     normalise(module)
 
-    def attractor_map(self, z: torch.Tensor, c: torch.Tensor, rope) -> torch.Tensor:
-        """f(z, c): one application of the attractor module."""
+    def attractor_map(self, z: torch.Tensor, c: torch.Tensor, rope,
+                      cache: list[KVCache] | None = None) -> torch.Tensor:
+        """f(z, c): one application of the attractor module; ``cache``: the map blocks' keys and values
+        at earlier positions' fixed points (read, never appended to: see ``forward``)."""
         u = z + c
+        blocks = self.f_blocks(u, rope, cache, append=False)
         if self.cfg.map == "gated_residual":
-            return c + torch.sigmoid(self.gate_logit) * (self.f_blocks(u, rope) - u)
-        return self.f_out_norm(self.f_blocks(u, rope))
+            return c + torch.sigmoid(self.gate_logit) * (blocks - u)
+        return self.f_out_norm(blocks)
 
     def latent_map(self, tokens: torch.Tensor):
         """f(., c) for these tokens as a function of the latent (B, T, D) alone: for diagnostics
@@ -78,13 +92,17 @@ class Attractor(SequenceModel):
         return lambda z: self.attractor_map(z, c, rope)
 
     def forward(self, tokens: torch.Tensor, mode: str | None = None, return_trace: bool = False,
-                state: torch.Tensor | None = None) -> ModelOutput:
-        """``state``: a latent to start the solve from (deep supervision), else the proposal z0."""
-        x, rope = self.embed(tokens)
-        c = self.backbone(x, rope)
+                state: torch.Tensor | None = None, cache: DecodeCache | None = None) -> ModelOutput:
+        """``state``: a latent to start the solve from (deep supervision), else the proposal z0.
+        ``cache``: decode incrementally (``init_cache``; see the module docstring)."""
+        if cache is not None and state is not None:
+            raise ValueError("state and cache exclude each other: a cached decode solves from the proposal")
+        mode = mode or ("solver" if self.training else self.cfg.inference)
+        parsed = parse_inference_mode(mode)
+        x, rope = self.embed_cached(tokens, cache, mode)
+        c = self.backbone(x, rope, None if cache is None else cache.layers("backbone", len(self.backbone)))
         proposal = self.proposal(c) if self.proposal is not None else c
         z0 = proposal if state is None else state
-        parsed = parse_inference_mode(mode or ("solver" if self.training else self.cfg.inference))
         if parsed == "none":
             zeros = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
             return ModelOutput(self.readout(z0), {"iterations": zeros}, state=z0.detach())
@@ -92,8 +110,10 @@ class Attractor(SequenceModel):
         # The solver's batch axis: samples (bidirectional) or sample-positions (causal).
         rows = batch * seq_len if self.cfg.causal else batch
 
+        f_cache = None if cache is None else cache.layers("f_blocks", len(self.f_blocks))
+
         def f(z_rows: torch.Tensor) -> torch.Tensor:
-            return self.attractor_map(z_rows.reshape(batch, seq_len, dim), c, rope).reshape(rows, -1)
+            return self.attractor_map(z_rows.reshape(batch, seq_len, dim), c, rope, f_cache).reshape(rows, -1)
 
         solver_cfg = self.cfg.solver
         penalise = self.training and solver_cfg.jac_reg_weight > 0 and random.random() < solver_cfg.jac_reg_freq
@@ -102,6 +122,9 @@ class Attractor(SequenceModel):
         with self._normalised_weights(), kernel:
             eq = solve(f, z0.reshape(rows, -1), solver_cfg, iters=parsed, return_trace=return_trace,
                        jacobian_penalty=penalise)
+            if f_cache is not None:  # the new positions' keys and values at their fixed points
+                with torch.no_grad():
+                    self.f_blocks(eq.z.reshape(batch, seq_len, dim) + c, rope, f_cache, append=True)
         stats = _per_sample(eq.stats, batch) if self.cfg.causal else eq.stats
         z = eq.z.reshape(batch, seq_len, dim)
         losses = []

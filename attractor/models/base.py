@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 
+from attractor.models.cache import DecodeCache
 from attractor.models.config import ModelConfig
 from attractor.nn import RMSNorm, Rotary
 
@@ -35,18 +36,36 @@ class SequenceModel(nn.Module):
         if cfg.tie_embeddings:
             self.head.weight = self.embedding.weight
 
-    def embed(self, tokens: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
-        """Token (and learned position) embeddings, plus the rotary tables for the blocks."""
+    def embed(self, tokens: torch.Tensor,
+              offset: int = 0) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Token (and learned position) embeddings, plus the rotary tables for the blocks; ``offset``:
+        the position of the first token (positions already in a decode cache)."""
         if tokens.dim() != 2 or tokens.dtype != torch.long:
             raise ValueError(f"tokens must be a LongTensor (B, T), got {tuple(tokens.shape)} {tokens.dtype}")
         seq_len = tokens.shape[1]
-        if seq_len > self.cfg.max_len:
-            raise ValueError(f"sequence length {seq_len} exceeds model max_len={self.cfg.max_len}")
+        if offset + seq_len > self.cfg.max_len:
+            raise ValueError(f"sequence length {offset + seq_len} exceeds model max_len={self.cfg.max_len}")
         x = self.embedding(tokens)
         if self.position is not None:
-            x = x + self.position(torch.arange(seq_len, device=tokens.device))
-        rope = self.rotary(seq_len) if self.rotary is not None else None
+            x = x + self.position(torch.arange(offset, offset + seq_len, device=tokens.device))
+        rope = self.rotary(seq_len, offset) if self.rotary is not None else None
         return x, rope
+
+    def init_cache(self) -> DecodeCache:
+        """An empty key/value cache for incremental decoding: ``model(prompt, cache=cache)``, then
+        ``model(next_tokens, cache=cache)``, each call returning the logits of its new positions."""
+        if not self.cfg.causal:
+            raise ValueError("incremental decoding needs a causal model (model.causal: false here)")
+        return DecodeCache()
+
+    def embed_cached(self, tokens: torch.Tensor, cache: DecodeCache | None, mode: str):
+        """``embed`` at the cache's next position (0 without a cache), after checking the cache takes
+        these tokens in this mode; advances the cache's length, so call it once per forward."""
+        offset = 0 if cache is None else cache.begin(mode, tokens.shape[1], self.cfg.max_len)
+        out = self.embed(tokens, offset)
+        if cache is not None:
+            cache.length += tokens.shape[1]
+        return out
 
     def readout(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.final_norm(z))

@@ -3,6 +3,11 @@
 Pre-norm: x + attn(norm(x)), then x + mlp(norm(x)). Attention goes through
 ``F.scaled_dot_product_attention`` (causal or bidirectional); positions are rotary (applied here,
 inside attention) or learned (added to the token embeddings by the model, outside the block).
+
+Incremental decoding: attention takes an optional ``KVCache`` holding the keys and values of the
+positions already seen; the new positions attend to those and to themselves (causally), and are
+appended to the cache unless ``append=False`` (the attractor's solve evaluates its map many times at
+one new position and appends only at the fixed point).
 """
 from __future__ import annotations
 
@@ -76,6 +81,30 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return rotated.flatten(-2)
 
 
+class KVCache:
+    """Keys and values (B, H, T, D) of the positions seen so far, for one attention layer."""
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[2]
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor, append: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cached keys and values followed by the new ones; stored when ``append``."""
+        if self.k is not None:
+            k, v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        if append:
+            self.k, self.v = k, v
+        return k, v
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep (or repeat) the batch rows ``rows``: particles sharing a prompt, rows that finished."""
+        if self.k is not None:
+            self.k, self.v = self.k[rows], self.v[rows]
+
+
 class Attention(nn.Module):
     """Multi-head self-attention; one fused QKV projection, SDPA kernel, optional rotary positions."""
 
@@ -87,12 +116,25 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim, bias=cfg.bias)
         self.out = nn.Linear(cfg.dim, cfg.dim, bias=cfg.bias)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None,
+                cache: KVCache | None = None, append: bool = True) -> torch.Tensor:
+        """``cache``: keys and values of earlier positions (causal attention only); ``rope`` must then
+        be the tables of the new positions (offset by ``len(cache)``)."""
         q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.cfg.n_heads)
         if rope is not None:
             q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        causal, mask = self.cfg.causal, None
+        if cache is not None:
+            if not causal:
+                raise ValueError("a key/value cache needs causal attention (later tokens would change earlier ones)")
+            past = len(cache)
+            k, v = cache.extend(k, v, append)
+            if past:  # SDPA's is_causal aligns the mask top-left; new positions sit bottom-right
+                causal = False
+                new = q.shape[2]
+                mask = None if new == 1 else torch.ones(new, past + new, dtype=torch.bool, device=q.device).tril(past)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=self.cfg.causal, dropout_p=self.cfg.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.cfg.dropout if self.training else 0.0
         )
         return self.out(rearrange(y, "b h t d -> b t (h d)"))
 
@@ -121,8 +163,9 @@ class Block(nn.Module):
         self.mlp = SwiGLU(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.attn_norm(x), rope))
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: KVCache | None = None, append: bool = True) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.attn_norm(x), rope, cache, append))
         return x + self.drop(self.mlp(self.mlp_norm(x)))
 
 
@@ -133,9 +176,17 @@ class BlockStack(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(n_layers))
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x, rope)
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: list[KVCache] | None = None, append: bool = True) -> torch.Tensor:
+        """``cache``: one ``KVCache`` per block (see ``Attention``)."""
+        if cache is None:
+            for block in self.blocks:
+                x = block(x, rope)
+            return x
+        if len(cache) != len(self.blocks):
+            raise ValueError(f"cache has {len(cache)} layers for a stack of {len(self.blocks)} blocks")
+        for block, layer in zip(self.blocks, cache):
+            x = block(x, rope, layer, append)
         return x
 
     def __len__(self) -> int:

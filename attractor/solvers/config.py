@@ -13,7 +13,7 @@ from typing import Literal
 from attractor.config import require
 
 SolverName = Literal["anderson", "broyden", "fixed_point_iter"]
-BackwardMode = Literal["implicit", "phantom", "last_k", "unrolled"]
+BackwardMode = Literal["implicit", "neumann", "phantom", "last_k", "unrolled"]
 StopMode = Literal["abs", "rel"]
 
 
@@ -28,7 +28,7 @@ class SolverConfig:
     anderson_m: int = 5  # Anderson history size
     anderson_lam: float = 1e-8  # Anderson least-squares regulariser (torchdeq default 1e-4 stalls: docs/results/core_cpu.md)
     tau: float = 1.0  # damping of Anderson and fixed-point iteration, forward and adjoint (1 = undamped); not Broyden
-    backward: BackwardMode = "implicit"  # how gradients reach the parameters
+    backward: BackwardMode = "implicit"  # how gradients reach the parameters (neumann: u = v + J^T v, one VJP)
     b_solver: SolverName = "anderson"  # solver of the implicit (IFT) adjoint system
     b_max_iter: int = 30  # iterations of the adjoint solve
     b_tol: float = 1e-4  # tolerance of the adjoint solve

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from attractor.solvers.backward import attach_implicit_gradient, damped_unroll, unrolled_iteration
+from attractor.solvers.backward import (attach_implicit_gradient, attach_neumann_gradient, damped_unroll,
+                                        unrolled_iteration)
 from attractor.solvers.config import SolverConfig
 from attractor.solvers.forward import Fn, ResidualMonitor, forward_solve, summarise
 from attractor.solvers.jacobian import hutchinson_frobenius
@@ -26,7 +27,7 @@ class Equilibrium:
 
 def gradient_steps(cfg: SolverConfig) -> int:
     """Evaluations of f that carry the gradient, after the no-grad solve (``unrolled``: all of them)."""
-    return {"implicit": 1, "phantom": cfg.phantom_steps, "last_k": cfg.last_k}[cfg.backward]
+    return {"implicit": 1, "neumann": 1, "phantom": cfg.phantom_steps, "last_k": cfg.last_k}[cfg.backward]
 
 
 def solve(
@@ -73,6 +74,8 @@ def solve(
     penalty = hutchinson_frobenius(fz, z_leaf) if jacobian_penalty else None
     if cfg.backward == "implicit":
         z = attach_implicit_gradient(fz, z_leaf, cfg)
+    elif cfg.backward == "neumann":
+        z = attach_neumann_gradient(fz, z_leaf)
     else:
         z = damped_unroll(monitor, z_leaf, fz, steps, cfg.phantom_tau if cfg.backward == "phantom" else 1.0)
     stats = summarise(monitor, cfg, z.detach(), start=start, solve_end=solve_end, adaptive=adaptive, lowest=False,

@@ -129,8 +129,11 @@ def compile_blocks(model: torch.nn.Module) -> None:
 
     The blocks are where the time goes; the solver loop around them has data-dependent stops that
     break graphs. Compiling in place (``Module.compile``) keeps the parameter names, so checkpoints
-    of compiled runs load into uncompiled models and the EMA matches every key.
+    of compiled runs load into uncompiled models and the EMA matches every key. Donated buffers are
+    turned off (process-wide): the implicit and neumann backward modes differentiate the map's graph
+    more than once (``retain_graph``), which a backward compiled with donated buffers refuses.
     """
+    torch._functorch.config.donated_buffer = False
     for module in model.modules():
         if isinstance(module, Block):
             module.compile()

@@ -55,6 +55,7 @@ def _truncated_neumann_gradient(weight, x, z_star, steps, tau):
         (dict(backward="phantom", phantom_steps=5, phantom_tau=0.5), 5, 0.5),
         (dict(backward="last_k", last_k=2), 2, 1.0),
         (dict(backward="last_k", last_k=1), 1, 1.0),
+        (dict(backward="neumann"), 2, 1.0),  # u = v + J^T v: the first two terms
     ],
 )
 def test_each_backward_mode_is_its_own_truncated_neumann_series(overrides, steps, tau):
@@ -70,6 +71,41 @@ def test_each_backward_mode_is_its_own_truncated_neumann_series(overrides, steps
     if steps is not None:  # an approximation: measurably away from the implicit gradient
         exact = _truncated_neumann_gradient(weight.detach(), x, z_star, None, 1.0)
         assert (got - exact).norm() / exact.norm() > 1e-2
+
+
+def test_neumann_gradient_is_v_plus_jacobian_transpose_v_on_a_linear_map():
+    """f(z) = A z + b, L = w . z*: dL/db = u and dL/dA = u z*^T with u = (I + A^T) w exactly (the
+    implicit gradient would be (I - A^T)^-1 w)."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(6, 6, generator=gen, dtype=torch.float64) * 0.3 / 6**0.5)
+    b = torch.nn.Parameter(torch.randn(1, 6, generator=gen, dtype=torch.float64))
+    w = torch.randn(6, generator=gen, dtype=torch.float64)
+    eq = solve(lambda z: z @ a.T + b, torch.zeros(1, 6, dtype=torch.float64),
+               SolverConfig(backward="neumann", tol=1e-14, max_iter=80, stop_mode="abs"))
+    (eq.z[0] @ w).backward()
+    u = w + a.detach().T @ w
+    torch.testing.assert_close(b.grad[0], u, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(a.grad, torch.outer(u, eq.z[0].detach()), rtol=1e-10, atol=1e-12)
+
+
+def test_neumann_gradient_is_within_its_bound_of_the_implicit_gradient():
+    """On f(z) = 0.1 tanh(W z + x) + b with ||W||_2 = 1 (so ||J|| <= r = 0.1), dL/db is the adjoint
+    itself; the dropped terms sum_{k>=2} (J^T)^k v give a relative error at most
+    r^2 (1 + r) / (1 - r) = 1.2e-2. It must be within that bound, and not the implicit gradient."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(12, 12, generator=gen, dtype=torch.float64)
+    w = w / torch.linalg.matrix_norm(w, ord=2)
+    x = torch.randn(4, 12, generator=gen, dtype=torch.float64)
+    grads = {}
+    for mode in ("implicit", "neumann"):
+        b = torch.nn.Parameter(torch.zeros(4, 12, dtype=torch.float64))
+        eq = solve(lambda z: 0.1 * torch.tanh(z @ w.T + x) + b, torch.zeros_like(x),
+                   SolverConfig(backward=mode, tol=1e-13, max_iter=80, stop_mode="abs", b_tol=1e-13, b_max_iter=80))
+        eq.z.sin().sum().backward()
+        grads[mode] = b.grad
+    r = 0.1
+    error = ((grads["neumann"] - grads["implicit"]).norm() / grads["implicit"].norm()).item()
+    assert 1e-5 < error <= r**2 * (1 + r) / (1 - r)
 
 
 @pytest.mark.parametrize("name", ["anderson", "broyden", "fixed_point_iter"])
@@ -90,7 +126,7 @@ def _counted(f):
     return calls, (lambda z: (calls.append(1), f(z))[1])
 
 
-COUNTED_MODES = [dict(backward="implicit"), dict(backward="phantom", phantom_steps=3),
+COUNTED_MODES = [dict(backward="implicit"), dict(backward="neumann"), dict(backward="phantom", phantom_steps=3),
                  dict(backward="last_k", last_k=2), dict(backward="unrolled")]
 
 
@@ -120,7 +156,7 @@ def test_adaptive_iterations_count_the_evaluations_used(mode):
     eq = solve(counted, torch.zeros_like(x), SolverConfig(tol=1e-8, max_iter=40, stop_mode="abs", **mode))
     assert eq.stats["converged"].all()
     assert eq.stats["iterations"].max().item() == len(calls) < 40
-    assert (eq.stats["iterations"] > {"implicit": 1, "phantom": 3, "last_k": 2, "unrolled": 0}[mode["backward"]]).all()
+    assert (eq.stats["iterations"] > {"implicit": 1, "neumann": 1, "phantom": 3, "last_k": 2, "unrolled": 0}[mode["backward"]]).all()
 
 
 @pytest.mark.parametrize("name", ["anderson", "fixed_point_iter"])
