@@ -11,7 +11,9 @@ Models (``--models``):
   ``scaled``, Anderson to 1e-3 in at most 12 iterations, Neumann-1 backward with its adjoint clip),
   except ``padding_multiple=1``, so its softmax runs over the 65 characters as ours does;
 - ``ours_ref``: ``model=attractor_ref solver=reference_lm`` (the reference recipe in our framework);
-- ``ours_default``: ``model=attractor`` with the LM presets' solver (last_k=1, 12 iterations, 1e-3).
+- ``ours_default``: ``model=attractor`` with the LM presets' solver (last_k=1, 12 iterations, 1e-3);
+- ``ours_ref_gpt2_init``, ``ours_ref_one_gate``: ablations of ``ours_ref``, with our N(0, 0.02) init,
+  or with our single gate (0.25) on the map's whole update instead of one per sublayer.
 
 Both code bases name their package ``attractor``: the reference is imported and built with its
 modules swapped into ``sys.modules`` and ours swapped back afterwards; a built model keeps the
@@ -21,6 +23,7 @@ modules it was defined in. The reference imports cleanly on CPU without its opti
     python -m benchmarks.parity --reference /tmp/ref-attractor --steps 500 --seeds 0 1 2 \
         --json docs/results/parity_cpu.json
     python benchmarks/parity.py --reference PATH
+    python -m benchmarks.parity --plot curves.png --plot-from a.json b.json   # no training: curves only
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
+import json
 import math
 import statistics
 import time
@@ -53,8 +57,12 @@ OURS = {
     "ours_ref": ["model=attractor_ref", "solver=reference_lm"],
     "ours_default": ["model=attractor", "solver.max_iter=12", "solver.tol=1e-3", "solver.backward=last_k",
                      "solver.last_k=1", "solver.anderson_lam=1e-4"],
+    # ablations: the reference recipe with one part put back to ours
+    "ours_ref_gpt2_init": ["model=attractor_ref", "solver=reference_lm", "model.init=gpt2"],
+    "ours_ref_one_gate": ["model=attractor_ref", "solver=reference_lm", "model.map=gated_residual"],
 }
 MODELS = ("reference", *OURS)
+DEFAULT_MODELS = ["reference", "ours_ref", "ours_default"]
 
 
 def char_data(path: Path, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, int]:
@@ -226,10 +234,28 @@ def mean_ci(values: list[float]) -> dict[str, Any]:
             "values": [round(v, 5) for v in values]}
 
 
+def plot(files: list[Path], path: Path, window: int = 25) -> None:
+    """Training loss (moving mean over ``window`` steps; mean over seeds) of every model in the JSONs."""
+    from attractor.plotting import save_figure
+
+    with save_figure(path, figsize=(7, 4)) as (_, ax):
+        for file in files:
+            runs = json.loads(file.read_text())["runs"]
+            for name in next(iter(runs.values())):
+                curve = np.mean([r[name]["train_loss"] for r in runs.values()], axis=0)
+                width = min(window, len(curve))
+                smooth = np.convolve(curve, np.ones(width) / width, mode="valid")
+                ax.plot(np.arange(width, len(curve) + 1), smooth, label=f"{name} ({len(runs)} seeds)")
+        ax.set_xlabel("step (batch 16 x 128, identical batches)")
+        ax.set_ylabel(f"training loss, mean of {window} steps")
+        ax.grid(alpha=0.3)
+        ax.legend()
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reference", type=Path, help="local checkout of https://github.com/jacobfa/Attractor")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=MODELS)
     p.add_argument("--text", type=Path, default=DEFAULT_TEXT)
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -247,7 +273,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--tail", type=int, default=50, help="training-loss steps averaged in the summary")
     p.add_argument("--json", type=Path, default=Path("parity.json"))
+    p.add_argument("--plot", type=Path, help="with --plot-from: draw the training curves of those JSONs here")
+    p.add_argument("--plot-from", type=Path, nargs="+")
     args = p.parse_args(argv)
+    if args.plot_from:
+        return plot(args.plot_from, args.plot or p.error("--plot-from needs --plot PATH"))
     if "reference" in args.models and args.reference is None:
         p.exit(2, "parity: no --reference given; clone https://github.com/jacobfa/Attractor somewhere outside "
                   "this repository and pass its path (or run only our models: --models ours_ref ours_default)\n")
