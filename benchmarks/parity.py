@@ -186,7 +186,7 @@ def run_seed(seed: int, train_ids: np.ndarray, val_ids: np.ndarray, vocab: int,
         logs[name] = {"parameters": sum(p.numel() for p in models[name].parameters()),
                       "train_loss": [], "val_loss": [], "seconds": 0.0}
     for step in range(args.steps):
-        tokens, targets = train_batch(train_ids, seed, step, args.batch_size, args.seq_len)
+        tokens, targets = train_batch(train_ids, seed, 0 if args.same_batch else step, args.batch_size, args.seq_len)
         for name, model in models.items():
             start = time.perf_counter()
             for group in optims[name].param_groups:
@@ -268,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--same-batch", action="store_true", help="train on batch 0 at every step (a memorisation check)")
     p.add_argument("--val-every", type=int, default=100)
     p.add_argument("--val-windows", type=int, default=64)
     p.add_argument("--log-every", type=int, default=25)
