@@ -109,16 +109,34 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
     )
 
 
+RESTART_COUNTS = ("SLURM_RESTART_COUNT", "TORCHELASTIC_RESTART_COUNT")
+
+
+def is_restart() -> bool:
+    """Whether this process restarts a scheduled job that already ran: SLURM requeued it (after
+    preemption, or submitit's or Lightning's requeue at the time limit; the job keeps its id, so its
+    output directory) or torchrun restarted its failed workers."""
+    return any(int(os.environ.get(key) or 0) > 0 for key in RESTART_COUNTS)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest of ``last.ckpt`` and the ``hpc_ckpt_N.ckpt`` that Lightning's SLURM auto-requeue
+    saves into the run directory when the requeue signal arrives (None: neither exists)."""
+    found = [p for p in (run_dir / CHECKPOINTS / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+
 def resolve_ckpt_path(run: Run, run_dir: Path) -> str | None:
-    """``null``: a fresh run (refused if this run directory already holds checkpoints); ``last``:
-    this run's last checkpoint; anything else: that file."""
-    last = run_dir / CHECKPOINTS / "last.ckpt"
+    """``null``: a fresh run (refused if this run directory already holds checkpoints), or, in a
+    requeued or restarted job (:func:`is_restart`), its latest checkpoint; ``last``: this run's
+    latest checkpoint; anything else: that file."""
+    latest = latest_checkpoint(run_dir)
     if run.ckpt_path is None:
-        if last.exists():
+        if latest is not None and not is_restart():
             raise FileExistsError(f"{run_dir} already holds checkpoints: pass ckpt_path=last to resume, "
                                   f"or choose another name=...")
-        return None
-    path = last if run.ckpt_path == "last" else Path(run.ckpt_path)
+        return None if latest is None else str(latest)
+    path = (latest or run_dir / CHECKPOINTS / "last.ckpt") if run.ckpt_path == "last" else Path(run.ckpt_path)
     if not path.exists():
         raise FileNotFoundError(f"ckpt_path={run.ckpt_path}: no checkpoint at {path}")
     return str(path)
