@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from attractor.config import ConfigError
-from attractor.evaluation.checkpoint import load_checkpoint
+from attractor.evaluation.checkpoint import CheckpointError, load_checkpoint
 from attractor.tasks.config import validate_run
 from tests.conftest import compose_run
 
@@ -120,3 +120,9 @@ def test_the_sharded_preset_composes_with_the_lm_preset_and_refuses_an_ema():
     with pytest.raises(ConfigError) as err:
         validate_run(compose_run(["experiment=sudoku_extreme", "trainer=fsdp"]))  # the puzzle recipe keeps an EMA
     assert err.value.key == "optim.ema_decay"
+
+
+def test_a_sharded_checkpoint_folder_is_refused_with_what_to_do(tmp_path):
+    (tmp_path / "last.ckpt").mkdir()
+    with pytest.raises(CheckpointError, match="folder, a sharded checkpoint.*dcp_to_torch_save"):
+        load_checkpoint(tmp_path / "last.ckpt")
