@@ -78,7 +78,7 @@ class TrainConfig:
 class TrainerConfig:
     accelerator: Literal["cpu", "gpu", "cuda", "auto"] = "cpu"
     devices: int = 1
-    strategy: str = "auto"  # Lightning strategy name: auto, ddp, ddp_spawn, fsdp, ...
+    strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (Lightning's names); fsdp: FSDP2 sharding (harness.build_strategy)
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     deterministic: bool = False
     num_nodes: int = 1
@@ -190,13 +190,16 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
     require(train.supervision_steps == 1 or MODELS[model.name][1].carries_state, "train.supervision_steps",
             f"{train.supervision_steps} segments would repeat one computation: a {model.name} restarted from its "
             f"own output with the same input returns the same output; use 1 (or a model that carries state)")
+    trainer = from_mapping(TrainerConfig, raw.get("trainer", {}), "trainer")
+    optim = from_mapping(OptimConfig, raw.get("optim", {}), "optim")
+    require(trainer.strategy != "fsdp" or optim.ema_decay == 0, "optim.ema_decay",
+            f"{optim.ema_decay}: Lightning's weight averaging does not support sharded models "
+            f"(trainer.strategy=fsdp); use 0")
     seed = raw.get("seed", 0)
     require(isinstance(seed, int), "seed", f"expected an integer, got {seed!r}")
     return Run(
         task=task, model=model, solver=solver,
-        optim=from_mapping(OptimConfig, raw.get("optim", {}), "optim"),
-        train=train,
-        trainer=from_mapping(TrainerConfig, raw.get("trainer", {}), "trainer"),
+        optim=optim, train=train, trainer=trainer,
         logger=from_mapping(LoggerConfig, raw.get("logger", {}), "logger"),
         seed=seed, name=str(raw.get("name", "run")), ckpt_path=raw.get("ckpt_path"),
         eval_after_fit=bool(raw.get("eval_after_fit", True)), raw=raw,
