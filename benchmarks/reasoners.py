@@ -1,0 +1,150 @@
+"""The recursive-reasoners study on CPU: transformer, looped, attractor, TRM, TRM-DEQ and an EqR-style
+TRM on generated 6x6 Sudoku, equal parameters (two blocks of width 64 each, ~101k), equal optimizer
+steps, 3 seeds, one job at a time; then test-time depth (more segments than trained) for the models
+that carry state, and the EqR-style model's breadth curve (K random initial latents).
+
+    OMP_NUM_THREADS=1 python -m benchmarks.reasoners            # everything (resumes: finished runs are kept)
+    python -m benchmarks.reasoners --summarise-only             # only rebuild the JSON summary
+
+Runs go to outputs/reasoners_cpu/<model>-s<seed>/; the summary to docs/results/reasoners_cpu.json.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from attractor.io import write_json  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "outputs" / "reasoners_cpu"
+SUMMARY = ROOT / "docs" / "results" / "reasoners_cpu.json"
+SEEDS = (0, 1, 2)
+COMMON = ["logger=csv", "task.data.size=6", "task.data.blanks=8", "task.batch_size=32", "model.dim=64",
+          "model.n_heads=4", "train.max_steps=400", "train.val_every_steps=100", "train.val_max_items=200",
+          "train.checkpoint_every_steps=400",
+          f"task.data.data_dir={OUT / 'data'}"]
+# The TRM family's recipe, shrunk: T = 2 cycles, n = 2 updates, 2 ACT segments, stablemax.
+RECURSIVE = ["model.n_layers=2", "model.h_cycles=2", "train.supervision_steps=2", "train.act=true",
+             "train.halt_exploration=0.1", "train.loss=stablemax"]
+MODELS = {
+    "transformer": ["model=transformer", "model.n_layers=2"],
+    "looped": ["model=looped", "model.prelude_layers=1", "model.core_layers=1", "model.loops=4"],
+    "attractor": ["model=attractor", "model.backbone_layers=1", "model.f_layers=1", "solver=last_k"],
+    "trm": ["model=trm", "model.l_cycles=2", *RECURSIVE],
+    "trm_deq": ["model=trm_deq", "solver=last_k", "solver.max_iter=6", "solver.tol=1e-3", "solver.jac_reg_weight=0",
+                *RECURSIVE],
+    "eqr": ["model=trm", "model.l_cycles=2", "model.latent_init=random", "model.damping=0.95", "model.noise_std=0.01",
+            *RECURSIVE],
+}
+CARRIES_STATE = ("trm", "trm_deq", "eqr")
+DEPTH_SEGMENTS = 8  # test-time depth: segments per puzzle at evaluation (trained: 2)
+BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8]",
+           "scaling.depths=[1,2,4,8,16]", "scaling.breadth_depths=[4]",
+           "scaling.energies=[residual,nll,q_halt]"]
+
+
+def python(args: list[str], log: Path) -> None:
+    """Run one job (train.py / eval.py) to completion, its output in ``log``; fail loudly."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "WANDB_MODE": "disabled"}
+    start = time.time()
+    with open(log, "w") as fh:
+        code = subprocess.call([sys.executable, *args], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    print(f"[{time.strftime('%H:%M:%S')}] {' '.join(args[:2])} ... -> {code} in {time.time() - start:.0f}s", flush=True)
+    if code:
+        raise RuntimeError(f"{args} failed; see {log}")
+
+
+def run_all() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for seed in SEEDS:  # seed-major: a partial study still has every model at the seeds it reached
+        for model, overrides in MODELS.items():
+            run_dir = OUT / f"{model}-s{seed}"
+            if not (run_dir / "eval.json").exists():
+                python(["train.py", *COMMON, *overrides, f"seed={seed}", f"name={model}-s{seed}",
+                        f"hydra.run.dir={run_dir}", "ckpt_path=null"], OUT / f"{model}-s{seed}.train.log")
+    for seed in SEEDS:
+        for model in CARRIES_STATE:
+            run_dir = OUT / f"{model}-s{seed}"
+            if not (run_dir / "depth" / "eval.json").exists():
+                python(["eval.py", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", f"segments={DEPTH_SEGMENTS}",
+                        "modes=[solver]", f"out_dir={run_dir / 'depth'}"], OUT / f"{model}-s{seed}.depth.log")
+    for seed in SEEDS:
+        run_dir = OUT / f"eqr-s{seed}"
+        if not (run_dir / "scaling" / "test" / "scaling.json").exists():
+            python(["eval.py", "action=scale", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", *BREADTH,
+                    f"out_dir={run_dir / 'scaling'}"], OUT / f"eqr-s{seed}.scale.log")
+
+
+def val_curve(run_dir: Path) -> list[dict]:
+    """Validation exact accuracy at every validation step (the CSV logger's rows)."""
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.exists():
+        return []
+    rows = [r for r in csv.DictReader(open(path)) if r.get("val/exact_acc")]
+    return [{"step": int(r["step"]), "val_exact_acc": float(r["val/exact_acc"])} for r in rows]
+
+
+def summarise() -> dict:
+    runs, table = {}, {}
+    for model in MODELS:
+        for seed in SEEDS:
+            run_dir = OUT / f"{model}-s{seed}"
+            if not (run_dir / "eval.json").exists():
+                continue
+            ev = json.loads((run_dir / "eval.json").read_text())
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            entry = {"parameters": ev["parameters"], "steps": metrics["steps"], "train_time_s": metrics["train_time_s"],
+                     "n_items": ev["n_items"], "exact_acc": ev["exact_acc"], "exact_ci95": ev["exact_ci95"],
+                     "cell_acc": ev["cell_acc"], "val_curve": val_curve(run_dir),
+                     "sweep": [{k: s[k] for k in ("mode", "exact_acc", "exact_ci95", "mean_iterations")}
+                               for s in ev["sweep"]]}
+            default = next(s for s in ev["sweep"] if s["mode"] == "solver")
+            if default.get("halted"):
+                entry["halted"] = default["halted"]
+            depth = run_dir / "depth" / "eval.json"
+            if depth.exists():
+                d = json.loads(depth.read_text())["sweep"][0]
+                entry["by_segment"] = d["by_segment"]
+                entry["halted_up_to_depth"] = d["halted"]
+            scaling = run_dir / "scaling" / "test" / "scaling.json"
+            if scaling.exists():
+                s = json.loads(scaling.read_text())
+                entry["breadth"] = [{k: r[k] for k in ("k", "depth", "method", "accuracy", "ci95", "distinct_answers",
+                                                       "fevals")} for r in s["breadth"]]
+                entry["scaling_depth"] = [{k: r[k] for k in ("depth", "fevals", "accuracy", "ci95")} for r in s["depth"]]
+            runs[f"{model}-s{seed}"] = entry
+        accs = [runs[f"{model}-s{s}"]["exact_acc"] for s in SEEDS if f"{model}-s{s}" in runs]
+        if accs:
+            table[model] = {"seeds": len(accs), "mean_exact_acc": statistics.mean(accs),
+                            "sd_exact_acc": statistics.stdev(accs) if len(accs) > 1 else None}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    summary = {"command": "OMP_NUM_THREADS=1 python -m benchmarks.reasoners", "commit": commit,
+               "machine": "2-core CPU, shared with other jobs", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "common_overrides": COMMON, "models": MODELS, "depth_segments": DEPTH_SEGMENTS, "breadth": BREADTH,
+               "table": table, "runs": runs}
+    write_json(SUMMARY, summary)
+    return summary
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--summarise-only", action="store_true")
+    args = p.parse_args()
+    if not args.summarise_only:
+        run_all()
+    summary = summarise()
+    print(json.dumps(summary["table"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
