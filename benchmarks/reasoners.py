@@ -1,5 +1,5 @@
 """The recursive-reasoners study on CPU: transformer, looped, attractor, TRM, TRM-DEQ and an EqR-style
-TRM on generated 6x6 Sudoku, equal parameters (two blocks of width 64 each, ~101k), equal optimizer
+TRM on generated 6x6 Sudoku (8 blanks of 36), equal parameters (two blocks of width 32 each, ~25k), equal optimizer
 steps, 3 seeds, one job at a time; then test-time depth (more segments than trained) for the models
 that carry state, and the EqR-style model's breadth curve (K random initial latents).
 
@@ -23,33 +23,40 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attractor.io import write_json  # noqa: E402
+from attractor.io import write_json, write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "outputs" / "reasoners_cpu"
 SUMMARY = ROOT / "docs" / "results" / "reasoners_cpu.json"
+TABLES = ROOT / "docs" / "results" / "reasoners_cpu_tables.md"
 SEEDS = (0, 1, 2)
-COMMON = ["logger=csv", "task.data.size=6", "task.data.blanks=8", "task.batch_size=32", "model.dim=64",
-          "model.n_heads=4", "train.max_steps=400", "train.val_every_steps=100", "train.val_max_items=200",
-          "train.checkpoint_every_steps=400",
+COMMON = ["logger=csv", "task.data.size=6", "task.data.blanks=8", "task.batch_size=32", "model.dim=32",
+          "model.n_heads=2", "train.max_steps=250", "train.val_every_steps=50", "train.val_max_items=100",
+          "train.checkpoint_every_steps=250", "eval_after_fit=false",
+          "optim.lr=3e-3", "optim.warmup_steps=25",
           f"task.data.data_dir={OUT / 'data'}"]
-# The TRM family's recipe, shrunk: T = 2 cycles, n = 2 updates, 2 ACT segments, stablemax.
+# The TRM family's recipe, shrunk to the shared 2-core CPU: T = 2 cycles, n = 1 update, 2 ACT segments,
+# stablemax; TRM-DEQ's solve at most 5 evaluations (the last 2 backpropagated).
 RECURSIVE = ["model.n_layers=2", "model.h_cycles=2", "train.supervision_steps=2", "train.act=true",
              "train.halt_exploration=0.1", "train.loss=stablemax"]
 MODELS = {
     "transformer": ["model=transformer", "model.n_layers=2"],
     "looped": ["model=looped", "model.prelude_layers=1", "model.core_layers=1", "model.loops=4"],
     "attractor": ["model=attractor", "model.backbone_layers=1", "model.f_layers=1", "solver=last_k"],
-    "trm": ["model=trm", "model.l_cycles=2", *RECURSIVE],
-    "trm_deq": ["model=trm_deq", "solver=last_k", "solver.max_iter=6", "solver.tol=1e-3", "solver.jac_reg_weight=0",
+    "trm": ["model=trm", "model.l_cycles=1", *RECURSIVE],
+    "trm_deq": ["model=trm_deq", "solver=last_k", "solver.max_iter=5", "solver.tol=1e-3", "solver.jac_reg_weight=0",
                 *RECURSIVE],
-    "eqr": ["model=trm", "model.l_cycles=2", "model.latent_init=random", "model.damping=0.95", "model.noise_std=0.01",
+    "eqr": ["model=trm", "model.l_cycles=1", "model.latent_init=random", "model.damping=0.95", "model.noise_std=0.01",
             *RECURSIVE],
 }
 CARRIES_STATE = ("trm", "trm_deq", "eqr")
-DEPTH_SEGMENTS = 8  # test-time depth: segments per puzzle at evaluation (trained: 2)
+# The inference-mode sweep, trimmed to what the shared CPU affords (eval.py's default runs 1..32).
+_SWEEP = "[none,'iters=1','iters=2','iters=4','iters=8',solver]"  # quoted: Hydra's list grammar
+EVAL_MODES = {"transformer": "[solver]", "looped": "['iters=1','iters=2','iters=4','iters=8','iters=16',solver]",
+              "attractor": _SWEEP, "trm": _SWEEP, "trm_deq": _SWEEP, "eqr": _SWEEP}
+DEPTH_SEGMENTS = 6  # test-time depth: segments per puzzle at evaluation (trained: 2)
 BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8]",
-           "scaling.depths=[1,2,4,8,16]", "scaling.breadth_depths=[4]",
+           "scaling.depths=[1,2,4,8]", "scaling.breadth_depths=[4]",
            "scaling.energies=[residual,nll,q_halt]"]
 
 
@@ -69,9 +76,12 @@ def run_all() -> None:
     for seed in SEEDS:  # seed-major: a partial study still has every model at the seeds it reached
         for model, overrides in MODELS.items():
             run_dir = OUT / f"{model}-s{seed}"
-            if not (run_dir / "eval.json").exists():
+            if not (run_dir / "metrics.json").exists():
                 python(["train.py", *COMMON, *overrides, f"seed={seed}", f"name={model}-s{seed}",
                         f"hydra.run.dir={run_dir}", "ckpt_path=null"], OUT / f"{model}-s{seed}.train.log")
+            if not (run_dir / "eval.json").exists():
+                python(["eval.py", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", f"modes={EVAL_MODES[model]}",
+                        f"out_dir={run_dir}"], OUT / f"{model}-s{seed}.eval.log")
     for seed in SEEDS:
         for model in CARRIES_STATE:
             run_dir = OUT / f"{model}-s{seed}"
@@ -133,7 +143,60 @@ def summarise() -> dict:
                "common_overrides": COMMON, "models": MODELS, "depth_segments": DEPTH_SEGMENTS, "breadth": BREADTH,
                "table": table, "runs": runs}
     write_json(SUMMARY, summary)
+    if runs:
+        write_text(TABLES, render(summary))
     return summary
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def ci(row: dict, key: str = "exact_ci95") -> str:
+    lo, hi = row[key]
+    return f"[{pct(lo)}, {pct(hi)}]"
+
+
+def render(summary: dict) -> str:
+    """The study's tables as markdown, from the summary JSON alone."""
+    runs, lines = summary["runs"], [f"<!-- generated by benchmarks/reasoners.py at commit {summary['commit']}, "
+                                    f"{summary['date']} -->", ""]
+    lines += ["| model | params | seed | steps | train s | exact % [95% CI] (full test set) | cell % | val exact % by step |",
+              "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
+    for name, r in runs.items():
+        model, seed = name.rsplit("-s", 1)
+        curve = " ".join(f"{c['step'] + 1}:{pct(c['val_exact_acc'])}" for c in r["val_curve"])
+        lines.append(f"| {model} | {r['parameters']:,} | {seed} | {r['steps']} | {r['train_time_s']:.0f} | "
+                     f"{pct(r['exact_acc'])} {ci(r)} | {pct(r['cell_acc'])} | {curve} |")
+    lines += ["", "| model | seeds | mean exact % | sd |", "| --- | ---: | ---: | ---: |"]
+    for model, t in summary["table"].items():
+        sd = "–" if t["sd_exact_acc"] is None else pct(t["sd_exact_acc"])
+        lines.append(f"| {model} | {t['seeds']} | {pct(t['mean_exact_acc'])} | {sd} |")
+    lines += ["", "Inference-mode sweep (exact %, trained segments):", "",
+              "| run | " + " | ".join(s["mode"] for s in next(iter(runs.values()))["sweep"]) + " |"]
+    for name, r in runs.items():
+        if len(r["sweep"]) > 1:
+            lines.append(f"| {name} | " + " | ".join(f"{s['mode']}: {pct(s['exact_acc'])} ({s['mean_iterations']:.0f} it)"
+                                                    for s in r["sweep"]) + " |")
+    lines += ["", f"Accuracy vs segments (trained 2; evaluated up to {summary['depth_segments']}), exact %:", "",
+              "| run | " + " | ".join(str(i + 1) for i in range(summary["depth_segments"])) + " | halted on Q (mean segments) |",
+              "| --- |" + " ---: |" * (summary["depth_segments"] + 1)]
+    for name, r in runs.items():
+        if "by_segment" in r:
+            h = r["halted_up_to_depth"]
+            lines.append(f"| {name} | " + " | ".join(pct(b["exact_acc"]) for b in r["by_segment"]) +
+                         f" | {pct(h['exact_acc'])} {ci(h)} ({h['mean_segments']:.2f}) |")
+    for name, r in runs.items():
+        if "breadth" in r:
+            lines += ["", f"Breadth, {name} (K random initial latents, one forward of the given cycles each):", "",
+                      "| K | depth | method | exact % [95% CI] | distinct answers / puzzle | net evals / puzzle |",
+                      "| ---: | --- | --- | --- | ---: | ---: |"]
+            for b in r["breadth"]:
+                if b["method"] in ("proposal", "majority", "lowest_energy[residual]", "lowest_energy[q_halt]",
+                                   "lowest_energy[nll]", "gibbs[q_halt|boltzmann(beta=1.0,standardize=True)]", "verifier"):
+                    lines.append(f"| {b['k']} | {b['depth']} | {b['method']} | {pct(b['accuracy'])} {ci(b, 'ci95')} | "
+                                 f"{b['distinct_answers']:.2f} | {b['fevals']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
