@@ -39,15 +39,15 @@ COMMON = ["logger=csv", "task.data.size=6", "task.data.blanks=8", "task.batch_si
 # stablemax; TRM-DEQ's solve at most 5 evaluations (the last 2 backpropagated).
 RECURSIVE = ["model.n_layers=2", "model.h_cycles=2", "train.supervision_steps=2", "train.act=true",
              "train.halt_exploration=0.1", "train.loss=stablemax"]
-MODELS = {
+MODELS = {  # run in this order within a seed
     "transformer": ["model=transformer", "model.n_layers=2"],
     "looped": ["model=looped", "model.prelude_layers=1", "model.core_layers=1", "model.loops=4"],
-    "attractor": ["model=attractor", "model.backbone_layers=1", "model.f_layers=1", "solver=last_k"],
     "trm": ["model=trm", "model.l_cycles=1", *RECURSIVE],
-    "trm_deq": ["model=trm_deq", "solver=last_k", "solver.max_iter=5", "solver.tol=1e-3", "solver.jac_reg_weight=0",
-                *RECURSIVE],
     "eqr": ["model=trm", "model.l_cycles=1", "model.latent_init=random", "model.damping=0.95", "model.noise_std=0.01",
             *RECURSIVE],
+    "trm_deq": ["model=trm_deq", "solver=last_k", "solver.max_iter=5", "solver.tol=1e-3", "solver.jac_reg_weight=0",
+                *RECURSIVE],
+    "attractor": ["model=attractor", "model.backbone_layers=1", "model.f_layers=1", "solver=last_k"],
 }
 CARRIES_STATE = ("trm", "trm_deq", "eqr")
 # The inference-mode sweep, trimmed to what the shared CPU affords (eval.py's default runs 1..32).
@@ -57,7 +57,7 @@ EVAL_MODES = {"transformer": "[solver]", "looped": "['iters=1','iters=2','iters=
 DEPTH_SEGMENTS = 6  # test-time depth: segments per puzzle at evaluation (trained: 2)
 BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8]",
            "scaling.depths=[1,2,4,8]", "scaling.breadth_depths=[4]",
-           "scaling.energies=[residual,nll,q_halt]"]
+           "scaling.energies=[residual,nll,q_halt]", "scaling.plot_methods=[]"]
 
 
 def python(args: list[str], log: Path) -> None:
@@ -72,27 +72,23 @@ def python(args: list[str], log: Path) -> None:
 
 
 def run_all() -> None:
+    """Seed-major and model by model (train, evaluate, then test-time depth and breadth), so a study
+    cut short still has complete rows for the seeds and models it reached."""
     OUT.mkdir(parents=True, exist_ok=True)
-    for seed in SEEDS:  # seed-major: a partial study still has every model at the seeds it reached
+    for seed in SEEDS:
         for model, overrides in MODELS.items():
-            run_dir = OUT / f"{model}-s{seed}"
+            run_dir, tag = OUT / f"{model}-s{seed}", OUT / f"{model}-s{seed}"
+            ckpt = f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}"
             if not (run_dir / "metrics.json").exists():
                 python(["train.py", *COMMON, *overrides, f"seed={seed}", f"name={model}-s{seed}",
-                        f"hydra.run.dir={run_dir}", "ckpt_path=null"], OUT / f"{model}-s{seed}.train.log")
+                        f"hydra.run.dir={run_dir}", "ckpt_path=null"], Path(f"{tag}.train.log"))
             if not (run_dir / "eval.json").exists():
-                python(["eval.py", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", f"modes={EVAL_MODES[model]}",
-                        f"out_dir={run_dir}"], OUT / f"{model}-s{seed}.eval.log")
-    for seed in SEEDS:
-        for model in CARRIES_STATE:
-            run_dir = OUT / f"{model}-s{seed}"
-            if not (run_dir / "depth" / "eval.json").exists():
-                python(["eval.py", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", f"segments={DEPTH_SEGMENTS}",
-                        "modes=[solver]", f"out_dir={run_dir / 'depth'}"], OUT / f"{model}-s{seed}.depth.log")
-    for seed in SEEDS:
-        run_dir = OUT / f"eqr-s{seed}"
-        if not (run_dir / "scaling" / "test" / "scaling.json").exists():
-            python(["eval.py", "action=scale", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", *BREADTH,
-                    f"out_dir={run_dir / 'scaling'}"], OUT / f"eqr-s{seed}.scale.log")
+                python(["eval.py", ckpt, f"modes={EVAL_MODES[model]}", f"out_dir={run_dir}"], Path(f"{tag}.eval.log"))
+            if model in CARRIES_STATE and not (run_dir / "depth" / "eval.json").exists():
+                python(["eval.py", ckpt, f"segments={DEPTH_SEGMENTS}", "modes=[solver]", f"out_dir={run_dir / 'depth'}"],
+                       Path(f"{tag}.depth.log"))
+            if model == "eqr" and not (run_dir / "scaling" / "test" / "scaling.json").exists():
+                python(["eval.py", "action=scale", ckpt, *BREADTH, f"out_dir={run_dir / 'scaling'}"], Path(f"{tag}.scale.log"))
 
 
 def val_curve(run_dir: Path) -> list[dict]:
@@ -172,12 +168,12 @@ def render(summary: dict) -> str:
     for model, t in summary["table"].items():
         sd = "–" if t["sd_exact_acc"] is None else pct(t["sd_exact_acc"])
         lines.append(f"| {model} | {t['seeds']} | {pct(t['mean_exact_acc'])} | {sd} |")
-    lines += ["", "Inference-mode sweep (exact %, trained segments):", "",
-              "| run | " + " | ".join(s["mode"] for s in next(iter(runs.values()))["sweep"]) + " |"]
+    lines += ["", "Inference-mode sweep (exact %, trained segments; mean applications of the net or map):", "",
+              "| run | mode: exact % (evaluations) |", "| --- | --- |"]
     for name, r in runs.items():
         if len(r["sweep"]) > 1:
-            lines.append(f"| {name} | " + " | ".join(f"{s['mode']}: {pct(s['exact_acc'])} ({s['mean_iterations']:.0f} it)"
-                                                    for s in r["sweep"]) + " |")
+            lines.append(f"| {name} | " + "; ".join(f"{s['mode']}: {pct(s['exact_acc'])} ({s['mean_iterations']:.0f})"
+                                                   for s in r["sweep"]) + " |")
     lines += ["", f"Accuracy vs segments (trained 2; evaluated up to {summary['depth_segments']}), exact %:", "",
               "| run | " + " | ".join(str(i + 1) for i in range(summary["depth_segments"])) + " | halted on Q (mean segments) |",
               "| --- |" + " ---: |" * (summary["depth_segments"] + 1)]

@@ -52,7 +52,7 @@ class Halting:
 def check_scalable(model: nn.Module) -> SequenceModel:
     """Only models with a latent to iterate have depth and breadth; say so for the others."""
     if not isinstance(model, (Attractor, Looped, Recursive)):
-        raise TypeError(f"test-time scaling needs an attractor, looped, trm or trm_deq checkpoint; a {type(model).__name__} "
+        raise TypeError(f"test-time scaling needs an attractor or looped checkpoint (or trm, trm_deq); a {type(model).__name__} "
                         f"has no latent state to iterate or perturb")
     return model
 
