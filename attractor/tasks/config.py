@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 
 from attractor.config import ConfigError, from_mapping, require, to_plain
-from attractor.models import MODELS, model_config
+from attractor.models import MODELS, SOLVER_MODELS, Recursive, model_config
 from attractor.models.config import ModelConfig
 from attractor.solvers import SolverConfig
 
@@ -65,8 +65,14 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     max_time_s: float = 0.0  # also stop after this much wall time (0 = no limit): equal-time comparisons
     max_cpu_time_s: float = 0.0  # also stop after this much process CPU time: equal compute on a shared machine
+    loss: Literal["cross_entropy", "stablemax"] = "cross_entropy"  # puzzles: token loss (stablemax: the TRM recipes')
+    act: bool = False  # puzzles: ACT halting on the model's Q-head (trm, trm_deq): Q loss, halted samples stop
+    halt_exploration: float = 0.0  # ACT: probability that a sample must run a random minimum of segments (TRM: 0.1)
+    q_loss_weight: float = 0.5  # ACT: weight of the Q-head's binary loss against exactness
 
     def __post_init__(self) -> None:
+        require(0 <= self.halt_exploration <= 1, "halt_exploration", f"must be in [0, 1], got {self.halt_exploration}")
+        require(self.q_loss_weight >= 0, "q_loss_weight", f"must be >= 0, got {self.q_loss_weight}")
         require(self.max_time_s >= 0, "max_time_s", f"must be >= 0, got {self.max_time_s}")
         require(self.max_cpu_time_s >= 0, "max_cpu_time_s", f"must be >= 0, got {self.max_cpu_time_s}")
         for key in ("max_steps", "supervision_steps", "val_every_steps", "checkpoint_every_steps", "log_every_steps"):
@@ -179,7 +185,7 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
             require(key in accepted, f"task.data.{key}", f"unknown key; {datamodule_cls.__name__} accepts {sorted(accepted)}")
     model_node = dict(raw.get("model", {}))
     solver = from_mapping(SolverConfig, raw.get("solver", {}), "solver")
-    if model_node.get("name") == "attractor":
+    if model_node.get("name") in SOLVER_MODELS:
         model_node["solver"] = raw.get("solver", {})
     model = model_config(model_node, "model")
     require(model.vocab_size == task.vocab_size, "model.vocab_size",
@@ -195,6 +201,8 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
     require(trainer.strategy != "fsdp" or optim.ema_decay == 0, "optim.ema_decay",
             f"{optim.ema_decay}: Lightning's weight averaging does not support sharded models "
             f"(trainer.strategy=fsdp); use 0")
+    require(not train.act or issubclass(MODELS[model.name][1], Recursive), "train.act",
+            f"ACT halting needs a model with a Q-head (trm, trm_deq); {model.name} has none")
     seed = raw.get("seed", 0)
     require(isinstance(seed, int), "seed", f"expected an integer, got {seed!r}")
     return Run(
