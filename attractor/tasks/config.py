@@ -123,7 +123,9 @@ class Run:
 class DebugConfig:
     """``debug=tiny``: any preset shrunk to seconds on a CPU. Sizes, step counts and data counts
     change; the code path does not (solver, backward mode, EMA, segments, precision, compile,
-    strategy). A GPU accelerator falls back to the CPU where there is no GPU."""
+    strategy). Deep-supervision segments and recursion cycles are capped, not removed: two of each
+    still carry a state and still cut the gradient before the last cycle. A GPU accelerator falls
+    back to the CPU where there is no GPU."""
 
     max_steps: int = 8
     dim: int = 32
@@ -138,9 +140,12 @@ class DebugConfig:
     seq_len: int = 32  # language models
     lr: float = 3e-3  # so that the loss visibly falls in a few steps
     warmup_steps: int = 2
+    segments: int = 2  # most deep-supervision segments (train.supervision_steps)
+    cycles: int = 2  # most recursion cycles of each kind (trm, trm_deq: h_cycles, l_cycles)
 
 
 LAYER_KEYS = ("n_layers", "prelude_layers", "core_layers", "backbone_layers", "f_layers")
+CYCLE_KEYS = ("h_cycles", "l_cycles")
 
 
 def apply_debug(raw: dict) -> dict:
@@ -158,8 +163,11 @@ def apply_debug(raw: dict) -> dict:
         data.update(n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, data_dir=d.data_dir)
     model.update(dim=d.dim, n_heads=d.n_heads)
     model.update({k: d.layers for k in LAYER_KEYS if k in model})
+    model.update({k: min(model[k], d.cycles) for k in CYCLE_KEYS if k in model})
     raw.setdefault("optim", {}).update(lr=d.lr, warmup_steps=d.warmup_steps)
     half = max(1, d.max_steps // 2)
+    if "supervision_steps" in train:
+        train["supervision_steps"] = min(train["supervision_steps"], d.segments)
     train.update(max_steps=d.max_steps, val_every_steps=half, checkpoint_every_steps=half, log_every_steps=1,
                  val_max_items=0, max_time_s=0, max_cpu_time_s=0)
     if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
