@@ -84,11 +84,11 @@ def save_weights(model: SequenceModel, path: str | os.PathLike) -> None:
 def load_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict | None]:
     """Tensors of a safetensors file and the model config recorded with them (None if absent)."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     with safe_open(str(path), framework="pt") as f:
         recorded = (f.metadata() or {}).get(METADATA_KEY)
-    return load_file(str(path)), (json.loads(recorded) if recorded else None)
+        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    return tensors, (json.loads(recorded) if recorded else None)
 
 
 def first_difference(a: Any, b: Any, where: str) -> tuple[str, Any, Any] | None:
@@ -166,9 +166,12 @@ class PretrainedModel(
                          force_download: bool, local_files_only: bool, token: str | bool | None,
                          config: dict | None = None, map_location: str = "cpu",
                          **_config_fields: Any) -> PretrainedModel:
-        # The mixin also passes config.json's entries named like __init__'s parameters; `config` has them all.
         if config is None:
             raise ExportError(f"{model_id}: no {CONFIG_NAME}")
+        # The mixin also passes config.json's entries named like __init__'s parameters; `config` has them all.
+        unexpected = sorted(set(_config_fields) - set(config))
+        if unexpected:
+            raise TypeError(f"from_pretrained got unexpected keyword arguments {unexpected}")
         if config.get("format") != FORMAT:
             raise ExportError(f"{model_id}/{CONFIG_NAME}: format is {config.get('format')!r}, not {FORMAT!r} "
                               "(a transformers folder loads with transformers' own from_pretrained)")

@@ -103,6 +103,8 @@ def test_folders_that_are_not_exports_are_refused(tmp_path):
     with pytest.raises(ExportError, match="format is None, not 'attractor'"):
         attractor.from_pretrained(tmp_path)
     folder = saved(tmp_path / "x")
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['map_locaton'\]"):
+        attractor.from_pretrained(folder, map_locaton="cpu")
     (folder / "model.safetensors").unlink()
     with pytest.raises(ExportError, match="no model.safetensors"):
         attractor.from_pretrained(folder)
