@@ -1,8 +1,9 @@
 """What a run prints: fit for a terminal, and for a file (`python train.py > run.out 2>&1` on a cluster).
 
-On a terminal, Lightning's progress bar. Off one, the bar is off: it redraws itself with carriage
-returns, which a terminal overwrites in place and a file keeps (128 KB for the default 400-step run);
-:class:`StatusLine` prints one line every ``log_every_steps`` steps and one per validation instead.
+On a terminal, Lightning's progress bar. Off one, the bar is off: a tqdm bar redraws itself with
+carriage returns, which a terminal overwrites in place and a file keeps, and a rich bar prints
+nothing until the fit ends (a file then shows no progress for the whole run); :class:`StatusLine`
+prints one line every ``log_every_steps`` steps and one per validation instead.
 """
 from __future__ import annotations
 
