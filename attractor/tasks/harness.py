@@ -18,6 +18,7 @@ from attractor.io import write_json
 from attractor.nn import Block
 from attractor.tasks.checkpoint_io import AtomicCheckpointIO
 from attractor.tasks.config import Run, TrainerConfig
+from attractor.tasks.console import StatusLine, interactive, log_each_line_once
 from attractor.tasks.ema import EMA
 from attractor.tasks.puzzle import PUZZLES, PuzzleTask
 
@@ -125,6 +126,9 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         callbacks.append(EMA(run.optim.ema_decay))
     if run.train.max_cpu_time_s:
         callbacks.append(CPUTimeBudget(run.train.max_cpu_time_s))
+    bar = interactive()  # off a terminal (a log file), status lines instead of a redrawn bar
+    if not bar:
+        callbacks.append(StatusLine(run.train.log_every_steps))
     t = run.trainer
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, strategy=build_strategy(t), num_nodes=t.num_nodes,
@@ -136,7 +140,7 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         callbacks=callbacks,
         logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
-        use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False,
+        use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=bar,
     )
 
 
@@ -206,6 +210,7 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
     dm, module = build_datamodule(run), build_module(run)
     if run.train.compile:
         compile_blocks(module.model)
+    log_each_line_once()
     trainer = build_trainer(run, run_dir, callbacks)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
