@@ -5,7 +5,9 @@ to eval.json and accuracy_vs_iterations.png next to the checkpoint's run; with `
 test-time scaling along depth and breadth (docs/scaling.md) to RUN/scaling/. Language models: the
 whole held-out test split in every mode (perplexity, bits per byte) to eval.json and
 ppl_vs_iterations.png (`split=val`: the val split training validates on); or, with
-`action=sample prompt=...`, a sampled continuation.
+`action=sample prompt=...`, a sampled continuation. `action=export out=DIR`: the model as
+model.safetensors + config.json for `attractor.from_pretrained(DIR)`, or with `format=llama` as a
+transformers LlamaForCausalLM folder (causal transformers only); docs/sharing.md.
 """
 from __future__ import annotations
 
@@ -58,6 +60,16 @@ def evaluate_lm(ckpt: Path, out_dir: Path, args: dict) -> None:
               f"  iters {row['mean_iterations']:.1f}  (n={row['n_tokens']} tokens)")
 
 
+def export(ckpt: Path, args: dict) -> None:
+    """Write the checkpoint's model (``weights``: ema or raw) for sharing, as ``format``: attractor | llama."""
+    from attractor.hub import export_checkpoint
+
+    if not args["out"]:
+        raise ValueError("out: action=export needs the folder to write, e.g. out=exports/my-model")
+    pretrained = export_checkpoint(ckpt, args["out"], args["weights"], args["format"])
+    print(f"wrote {args['out']} ({args['format']} format, {pretrained.weights} weights)")
+
+
 def sample_lm(ckpt: Path, args: dict, expect_model: str | None, device: str | None, weights: str | None) -> None:
     from attractor.evaluation.lm import load_lm, sample
 
@@ -79,7 +91,10 @@ def main(cfg: DictConfig) -> None:
         refuse_unused(args, LM_ONLY, "action=scale scores a puzzle test set")
         print(summary(run_from_config(args)))
         return
-    for key in ("ckpt", "scaling"):
+    if action == "export":
+        export(ckpt, args)
+        return
+    for key in ("ckpt", "scaling", "out", "format"):
         del args[key]
     task = load_checkpoint(ckpt)[0].task.name
     sampling = {k: args.pop(k) for k in SAMPLE_KEYS}
@@ -90,7 +105,7 @@ def main(cfg: DictConfig) -> None:
         sample_lm(ckpt, sampling, args["expect_model"], args["device"], args["weights"])
         return
     if action != "evaluate":
-        raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample', 'scale'")
+        raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample', 'scale', 'export'")
     (evaluate_lm if task == "lm" else evaluate_puzzle)(ckpt, out_dir, args)
     print(f"wrote {out_dir / 'eval.json'}")
 

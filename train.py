@@ -18,6 +18,8 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     from pathlib import Path
 
+    from lightning.pytorch.utilities import rank_zero_only
+
     from attractor.evaluation.lm import evaluate_lm_checkpoint
     from attractor.evaluation.puzzle import evaluate_checkpoint
     from attractor.tasks.config import validate_run
@@ -26,6 +28,8 @@ def main(cfg: DictConfig) -> None:
     run = validate_run(cfg, datamodule_class(cfg.task.name))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     result = train(run, run_dir)
+    if rank_zero_only.rank != 0:
+        return  # one evaluation per run, not one per process of a multi-GPU or multi-node run
     print(f"checkpoints: {result.last_checkpoint.parent}")
     print(f"metrics:     {run_dir / 'metrics.json'}")
     if run.eval_after_fit and result.metrics and result.last_checkpoint.exists():

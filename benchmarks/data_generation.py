@@ -7,12 +7,17 @@ solver as the generated puzzles. Times are warm: numba compilation is done befor
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 

@@ -8,12 +8,17 @@ samples in one batched call vs 16 separate calls. Prints JSON; ``--json PATH`` a
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import platform
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
+if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch

@@ -11,6 +11,12 @@ bf16 autocast, and with ``--peak-tflops`` an MFU estimate 6 * params * tokens/s 
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import statistics
 import time
 from typing import Any

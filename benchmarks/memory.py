@@ -7,6 +7,12 @@ solver runs all d) and d loops of a one-block core for the looped model.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import torch
 
 from attractor import build_model

@@ -8,6 +8,12 @@ residual vs iteration goes to docs/.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import time
 
 import torch

@@ -35,6 +35,9 @@ def load_checkpoint(path: str | os.PathLike, weights: Weights | None = None,
     model than the caller asked for.
     """
     path = Path(path)
+    if path.is_dir():  # torch.distributed.checkpoint writes one file per rank into a folder
+        raise CheckpointError(f"{path} is a folder, a sharded checkpoint: trainer=fsdp writes whole files; make one with "
+                              f"torch.distributed.checkpoint.format_utils.dcp_to_torch_save({str(path)!r}, 'whole.ckpt')")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:

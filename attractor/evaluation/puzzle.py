@@ -27,23 +27,41 @@ DEPTHS = (1, 2, 4, 8, 16, 32)
 
 
 def sweep_modes(model_name: str) -> list[str]:
-    """The attractor: solver removed, fixed depths, adaptive. Looped: loop counts. Transformer: itself."""
+    """The attractor and trm_deq: solver removed, fixed solver budgets, adaptive. Looped: loop counts.
+    TRM: no cycle, cycle counts per segment, its own. Transformer: itself."""
     depths = [f"iters={d}" for d in DEPTHS]
-    return {"attractor": ["none", *depths, "solver"], "looped": [*depths, "solver"]}.get(model_name, ["solver"])
+    full = ["none", *depths, "solver"]
+    return {"attractor": full, "trm_deq": full, "trm": full, "looped": [*depths, "solver"]}.get(model_name, ["solver"])
 
 
 @torch.no_grad()
 def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size: int, device: str,
           segments: int = 1) -> dict[str, Any]:
     """Exact and cell accuracy (with Wilson intervals) and mean solver statistics over a dataset,
-    reading the last of ``segments`` carried-state segments (iterations summed over them)."""
+    reading the last of ``segments`` carried-state segments (iterations summed over them).
+
+    Also the exact accuracy after each segment count (``by_segment``), and for models with a Q-head
+    the accuracy when each puzzle halts at its first segment with a positive Q-logit (else the last)
+    (``halted``, with the mean segments used)."""
     solved = cells_right = cells_scored = n = 0
     iterations, residuals = [], []
+    by_segment = [0] * segments
+    halted_right, halted_segments, has_q = 0, 0.0, False
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
         outputs = segment_outputs(model, inputs, segments, mode)
         out = outputs[-1]
         m = grid_metrics(spec, out.logits, inputs, labels)
+        right = [m["solved"] if o is out else grid_metrics(spec, o.logits, inputs, labels)["solved"] for o in outputs]
+        for s, r in enumerate(right):
+            by_segment[s] += int(r.sum())
+        if "q_halt" in out.stats:
+            has_q = True
+            q = torch.stack([o.stats["q_halt"] for o in outputs], dim=1) > 0
+            q[:, -1] = True
+            first = q.float().argmax(dim=1)
+            halted_right += int(torch.stack(right, dim=1).gather(1, first[:, None]).sum())
+            halted_segments += float((first + 1).sum())
         solved += int(m["solved"].sum())
         cells_right += int(m["cells_right"].sum())
         cells_scored += int(m["cells_scored"].sum())
@@ -59,6 +77,10 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         "cell_ci95": list(wilson_interval(cells_right, cells_scored)) if cells_scored else [0.0, 0.0],
         "mean_iterations": torch.cat(iterations).mean().item(),
         "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
+        "by_segment": [{"segments": s + 1, "exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n))}
+                       for s, k in enumerate(by_segment)],
+        "halted": {"exact_acc": halted_right / n, "exact_ci95": list(wilson_interval(halted_right, n)),
+                   "mean_segments": halted_segments / n} if has_q else None,
     }
 
 

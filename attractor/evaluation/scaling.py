@@ -26,13 +26,13 @@ from attractor.decoding.analysis import auroc
 from attractor.decoding.weights import WeightSpec, parse_weight_spec
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import external_dataset, puzzle_test_set, score
-from attractor.evaluation.scaling_energies import ENERGIES, equilibrium_energies
+from attractor.evaluation.scaling_energies import ENERGIES, UNIVERSAL_ENERGIES, equilibrium_energies
 from attractor.evaluation.scaling_particles import (Depth, Halting, NoiseConfig, check_scalable, depth_label,
                                                     initial_states, solve_particles)
 from attractor.evaluation.scaling_plots import plot_accuracy_vs_residual, plot_equal_compute, plot_histograms
 from attractor.evaluation.scaling_select import Cloud, accuracy, breadth_rows, methods
 from attractor.io import write_json
-from attractor.models import Looped, SequenceModel
+from attractor.models import Attractor, SequenceModel
 from attractor.tasks.puzzle import PUZZLES, PuzzleSpec, grid_metrics
 
 # The external check behind the `verifier` upper-bound row: Sudoku rules and givens; maze path validity.
@@ -54,7 +54,7 @@ class ScalingConfig:
     halt_max_iter: int = 1000  # adaptive halting: most evaluations of f
     noise: NoiseConfig = field(default_factory=NoiseConfig)  # how the K initial states differ
     include_proposal: bool = True  # particle 0 is the unperturbed proposal (so K = 1 is the model itself)
-    energies: list = field(default_factory=lambda: list(ENERGIES))  # see scaling_energies.py
+    energies: list = field(default_factory=lambda: list(UNIVERSAL_ENERGIES))  # see scaling_energies.py (+ q_halt: trm, trm_deq)
     weights: list = field(default_factory=lambda: [{"name": "boltzmann", "beta": 1.0, "standardize": True},
                                                    {"name": "inverse_power", "p": 2.0}, {"name": "uniform"}])
     power_iters: int = 20  # power-iteration steps of the spectral radius
@@ -136,8 +136,8 @@ def depth_row(cloud: Cloud, label: str, tol: float) -> dict[str, Any]:
 def scale_dataset(model: SequenceModel, spec: PuzzleSpec, verifier: Callable, dataset: Dataset, cfg: ScalingConfig,
                   device: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Depth sweep and breadth grid on one dataset; returns the report and what the figures need."""
-    looped = isinstance(model, Looped)
-    skipped = ["halt: a looped model runs a fixed loop count"] if looped else []
+    looped = not isinstance(model, Attractor)  # looped and recursive models: fixed loop / cycle counts
+    skipped = [f"halt: a {type(model).__name__} runs a fixed loop or cycle count"] if looped else []
     keep = [d for d in cfg.depths if not (looped and d == "halt")]
     t0 = time.perf_counter()
     sweep = [(d, collect(model, spec, verifier, dataset, 1, d, cfg, NoiseConfig("none", 0.0), (), device)) for d in keep]

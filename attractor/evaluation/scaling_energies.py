@@ -10,6 +10,8 @@ Each energy maps a batch of solved particles to one number per particle:
   basin has a radius near (or above) 1, a wide flat one a small radius.
 - ``jacobian_frobenius``: Hutchinson estimate of ||J_f(z*)||_F^2 / dim, the same sharpness in
   the Frobenius norm (cheaper and smoother than the radius).
+- ``q_halt``: minus the Q-head's logit (trm, trm_deq): the model's own belief that the answer is
+  exactly right, so the lowest energy is the particle it trusts most.
 - ``trajectory_spectral_entropy``: the decoding module's ``psd_spectral_entropy`` of the
   per-iteration signal log ||f(z_t) - z_t|| (the solve's residual trace): a steady geometric decay
   concentrates its power at low frequencies (low entropy), an erratic trajectory spreads it.
@@ -26,7 +28,10 @@ from attractor.models import SequenceModel
 from attractor.models.output import ModelOutput
 from attractor.solvers import hutchinson_frobenius, spectral_radius
 
-ENERGIES = ("residual", "nll", "entropy", "spectral_radius", "jacobian_frobenius", "trajectory_spectral_entropy")
+ENERGIES = ("residual", "nll", "entropy", "spectral_radius", "jacobian_frobenius", "trajectory_spectral_entropy",
+            "q_halt")
+# Energies every scalable model has (q_halt needs a Q-head): the scaling config's default.
+UNIVERSAL_ENERGIES = ENERGIES[:-1]
 
 
 def check_energies(names: Sequence[str]) -> None:
@@ -70,6 +75,10 @@ def equilibrium_energies(names: Sequence[str], model: SequenceModel, tokens: tor
         energies["residual"] = out.stats["rel_residual"].double()
     if "nll" in names or "entropy" in names:
         energies["nll"], energies["entropy"] = readout_energies(out.logits, scored)
+    if "q_halt" in names:
+        if "q_halt" not in out.stats:
+            raise ValueError(f"energy q_halt needs a model with a Q-head (trm, trm_deq), not a {type(model).__name__}")
+        energies["q_halt"] = -out.stats["q_halt"].double()
     if "trajectory_spectral_entropy" in names:
         energies["trajectory_spectral_entropy"] = trajectory_spectral_entropy(out.stats["residual_trace"])
     for kind in ("spectral_radius", "jacobian_frobenius"):

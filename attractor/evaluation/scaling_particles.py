@@ -1,7 +1,10 @@
 """Particles for test-time scaling: K initial latents per puzzle, each solved to its own equilibrium.
 
 A particle is one solve of the model from one initial state: the attractor's z (the proposal z0 is
-the backbone's output) or the looped model's loop state (the prelude's output). Depth is the
+the backbone's output), the looped model's loop state (the prelude's output), or the recursive
+reasoners' packed latents [y, z] (their initial latents; with ``random`` noise of scale 1 the K starts
+are EqR's ``different_init`` draws). For TRM a depth of N is N cycles; for TRM-DEQ, N evaluations
+of its map per solve. Depth is the
 iteration budget of each solve (``N`` evaluations of f, or ``"halt"``: adaptive, stopping when the
 residual ||f(z) - z|| is below a tolerance); breadth is the number K of initial states.
 
@@ -19,7 +22,7 @@ import torch
 from torch import nn
 
 from attractor.config import require
-from attractor.models import Attractor, Looped, SequenceModel
+from attractor.models import Attractor, Looped, Recursive, SequenceModel
 from attractor.models.output import ModelOutput
 
 Depth = int | Literal["halt"]
@@ -48,8 +51,8 @@ class Halting:
 
 def check_scalable(model: nn.Module) -> SequenceModel:
     """Only models with a latent to iterate have depth and breadth; say so for the others."""
-    if not isinstance(model, (Attractor, Looped)):
-        raise TypeError(f"test-time scaling needs an attractor or looped checkpoint; a {type(model).__name__} "
+    if not isinstance(model, (Attractor, Looped, Recursive)):
+        raise TypeError(f"test-time scaling needs an attractor or looped checkpoint (or trm, trm_deq); a {type(model).__name__} "
                         f"has no latent state to iterate or perturb")
     return model
 
@@ -60,7 +63,8 @@ def depth_label(depth: Depth, halting: Halting) -> str:
 
 @torch.no_grad()
 def proposal(model: SequenceModel, tokens: torch.Tensor) -> torch.Tensor:
-    """The state a solve starts from by default: the attractor's z0, the looped model's prelude output."""
+    """The state a solve starts from by default: the attractor's z0, the looped model's prelude output,
+    the recursive reasoners' initial latents (``none`` runs no cycle)."""
     return model(tokens, mode="none").state
 
 
@@ -97,6 +101,8 @@ def _item_noise(seed: int, item: int, shape: tuple[int, ...]) -> torch.Tensor:
 def backbone_dropout(model: SequenceModel, rate: float) -> Iterator[None]:
     """Dropout at ``rate`` in the backbone's (or prelude's) residual branches only, for perturbed
     proposals; the map f, the readout and attention stay deterministic."""
+    if isinstance(model, Recursive):
+        raise ValueError("dropout noise perturbs a backbone; trm and trm_deq have none: use noise kind random or gaussian")
     part = model.backbone if isinstance(model, Attractor) else model.prelude
     drops = [m for m in part.modules() if isinstance(m, nn.Dropout)]
     saved = [(m.p, m.training) for m in drops]
@@ -115,7 +121,7 @@ def backbone_dropout(model: SequenceModel, rate: float) -> Iterator[None]:
 def halting(model: SequenceModel, halt: Halting) -> Iterator[None]:
     """The attractor's adaptive solve with the scaling run's tolerance and budget, restored after."""
     if not isinstance(model, Attractor):
-        raise ValueError("adaptive halting needs an attractor: a looped model runs a fixed loop count")
+        raise ValueError("adaptive halting needs an attractor: looped and recursive models run fixed cycle counts")
     saved = model.cfg.solver
     model.cfg.solver = replace(saved, tol=halt.tol, max_iter=halt.max_iter)
     try:

@@ -14,7 +14,7 @@ from attractor.solvers import SolverConfig
 class ModelConfig:
     """Fields every model shares: vocabulary, width, the block's shape, positions, readout."""
 
-    name: str = ""  # transformer | looped | attractor (selects the class)
+    name: str = ""  # transformer | looped | attractor | trm | trm_deq (selects the class)
     vocab_size: int = 0  # tokens, PAD included
     max_len: int = 0  # longest sequence the position tables cover
     dim: int = 128  # width of every block
@@ -102,6 +102,59 @@ class AttractorConfig(ModelConfig):
             parse_inference_mode(self.inference)
         except ValueError as err:
             require(False, "inference", str(err))
+
+
+@dataclass
+class RecursiveConfig(ModelConfig):
+    """What TRM and TRM-DEQ share: two latents (answer y, reasoning z), one net, T cycles per
+    segment with gradients through the last, a Q-head, and the EqR-style options."""
+
+    n_layers: int = 2  # blocks of the one net
+    h_cycles: int = 3  # T: cycles per forward (segment); only the last carries gradients
+    mixer: Literal["attention", "mlp"] = "attention"  # mlp: token-mixing MLP over positions (TRM's mlp_t)
+    latent_init: Literal["fixed", "learned", "random"] = "fixed"  # initial y, z: a fixed draw, learned, or fresh N(0, init_std^2) per start
+    init_std: float = 1.0  # std of the fixed draw and of random initial latents (EqR: 1)
+    init_seed: int = 0  # seed of random initial latents in evaluation (so evaluation is deterministic)
+    damping: float = 1.0  # lambda of damped updates h <- (1 - lambda) h + lambda net(.) (EqR: 0.95; 1 = off)
+    noise_std: float = 0.0  # Gaussian noise added to every latent update in training (EqR: 0.01)
+    eval_noise: bool = False  # keep that noise at evaluation too
+    inference: str = "solver"  # default inference mode (see the model's docstring)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        require(self.h_cycles >= 1, "h_cycles", f"must be >= 1, got {self.h_cycles}")
+        require(not self.causal, "causal", "the recursive reasoners are bidirectional puzzle models")
+        require(self.init_std > 0, "init_std", f"must be > 0, got {self.init_std}")
+        require(0 < self.damping <= 1, "damping", f"must be in (0, 1], got {self.damping}")
+        require(self.noise_std >= 0, "noise_std", f"must be >= 0, got {self.noise_std}")
+        require(not self.eval_noise or self.noise_std > 0, "eval_noise", "needs noise_std > 0")
+        try:
+            parse_inference_mode(self.inference)
+        except ValueError as err:
+            require(False, "inference", str(err))
+
+
+@dataclass
+class TRMConfig(RecursiveConfig):
+    name: str = "trm"
+    l_cycles: int = 6  # n: reasoning updates z <- net(z + y + x) per cycle
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.l_cycles >= 1, "l_cycles", f"must be >= 1, got {self.l_cycles}")
+
+
+@dataclass
+class TRMDEQConfig(RecursiveConfig):
+    name: str = "trm_deq"
+    n_layers: int = 8
+    solver: SolverConfig = field(default_factory=SolverConfig)  # the z solve of every cycle
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.solver.jac_reg_weight == 0, "solver.jac_reg_weight",
+                "the Jacobian penalty is not wired into trm_deq (the reference's long runs all used 0)")
 
 
 _ITERS = re.compile(r"iters=(\d+)")

@@ -12,6 +12,7 @@ one new position and appends only at the fixed point).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -194,12 +195,33 @@ class Block(nn.Module):
         return x + self.drop(self.mlp_gate(self.mlp(self.mlp_norm(x))))
 
 
-class BlockStack(nn.Module):
-    """Blocks applied in sequence; the unit the backbone, the looped core and the attractor map share."""
+class TokenMLP(nn.Module):
+    """Token mixing by a SwiGLU across positions (TRM's ``mlp_t``): for fixed-size boards, where
+    every cell has a fixed place and attention's content-based routing is not needed."""
 
-    def __init__(self, cfg: BlockConfig, n_layers: int):
+    def __init__(self, cfg: BlockConfig, seq_len: int):
         super().__init__()
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(n_layers))
+        self.mix = SwiGLU(BlockConfig(seq_len, 1, cfg.mlp_ratio, bias=cfg.bias))
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.mix(x.transpose(1, 2)).transpose(1, 2)
+
+
+class MixerBlock(Block):
+    """The block with a token-mixing MLP in place of attention; ``seq_len`` is fixed by the board."""
+
+    def __init__(self, cfg: BlockConfig, seq_len: int):
+        super().__init__(cfg)
+        self.attn = TokenMLP(cfg, seq_len)
+
+
+class BlockStack(nn.Module):
+    """Blocks applied in sequence; the unit the backbone, the looped core and the attractor map share.
+    ``block`` builds each block from the config (default: the attention block)."""
+
+    def __init__(self, cfg: BlockConfig, n_layers: int, block: Callable[[BlockConfig], nn.Module] = Block):
+        super().__init__()
+        self.blocks = nn.ModuleList(block(cfg) for _ in range(n_layers))
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
                 cache: list[KVCache] | None = None, append: bool = True) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 
 from attractor.config import ConfigError, from_mapping, require, to_plain
-from attractor.models import MODELS, model_config
+from attractor.models import MODELS, SOLVER_MODELS, Recursive, model_config
 from attractor.models.config import ModelConfig
 from attractor.solvers import SolverConfig
 
@@ -65,8 +65,14 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     max_time_s: float = 0.0  # also stop after this much wall time (0 = no limit): equal-time comparisons
     max_cpu_time_s: float = 0.0  # also stop after this much process CPU time: equal compute on a shared machine
+    loss: Literal["cross_entropy", "stablemax"] = "cross_entropy"  # puzzles: token loss (stablemax: the TRM recipes')
+    act: bool = False  # puzzles: ACT halting on the model's Q-head (trm, trm_deq): Q loss, halted samples stop
+    halt_exploration: float = 0.0  # ACT: probability that a sample must run a random minimum of segments (TRM: 0.1)
+    q_loss_weight: float = 0.5  # ACT: weight of the Q-head's binary loss against exactness
 
     def __post_init__(self) -> None:
+        require(0 <= self.halt_exploration <= 1, "halt_exploration", f"must be in [0, 1], got {self.halt_exploration}")
+        require(self.q_loss_weight >= 0, "q_loss_weight", f"must be >= 0, got {self.q_loss_weight}")
         require(self.max_time_s >= 0, "max_time_s", f"must be >= 0, got {self.max_time_s}")
         require(self.max_cpu_time_s >= 0, "max_cpu_time_s", f"must be >= 0, got {self.max_cpu_time_s}")
         for key in ("max_steps", "supervision_steps", "val_every_steps", "checkpoint_every_steps", "log_every_steps"):
@@ -78,7 +84,7 @@ class TrainConfig:
 class TrainerConfig:
     accelerator: Literal["cpu", "gpu", "cuda", "auto"] = "cpu"
     devices: int = 1
-    strategy: str = "auto"  # Lightning strategy name: auto, ddp, ddp_spawn, fsdp, ...
+    strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (Lightning's names); fsdp: FSDP2 sharding (harness.build_strategy)
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     deterministic: bool = False
     num_nodes: int = 1
@@ -117,7 +123,9 @@ class Run:
 class DebugConfig:
     """``debug=tiny``: any preset shrunk to seconds on a CPU. Sizes, step counts and data counts
     change; the code path does not (solver, backward mode, EMA, segments, precision, compile,
-    strategy). A GPU accelerator falls back to the CPU where there is no GPU."""
+    strategy). Deep-supervision segments and recursion cycles are capped, not removed: two of each
+    still carry a state and still cut the gradient before the last cycle. A GPU accelerator falls
+    back to the CPU where there is no GPU."""
 
     max_steps: int = 8
     dim: int = 32
@@ -132,9 +140,12 @@ class DebugConfig:
     seq_len: int = 32  # language models
     lr: float = 3e-3  # so that the loss visibly falls in a few steps
     warmup_steps: int = 2
+    segments: int = 2  # most deep-supervision segments (train.supervision_steps)
+    cycles: int = 2  # most recursion cycles of each kind (trm, trm_deq: h_cycles, l_cycles)
 
 
 LAYER_KEYS = ("n_layers", "prelude_layers", "core_layers", "backbone_layers", "f_layers")
+CYCLE_KEYS = ("h_cycles", "l_cycles")
 
 
 def apply_debug(raw: dict) -> dict:
@@ -152,8 +163,11 @@ def apply_debug(raw: dict) -> dict:
         data.update(n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, data_dir=d.data_dir)
     model.update(dim=d.dim, n_heads=d.n_heads)
     model.update({k: d.layers for k in LAYER_KEYS if k in model})
+    model.update({k: min(model[k], d.cycles) for k in CYCLE_KEYS if k in model})
     raw.setdefault("optim", {}).update(lr=d.lr, warmup_steps=d.warmup_steps)
     half = max(1, d.max_steps // 2)
+    if "supervision_steps" in train:
+        train["supervision_steps"] = min(train["supervision_steps"], d.segments)
     train.update(max_steps=d.max_steps, val_every_steps=half, checkpoint_every_steps=half, log_every_steps=1,
                  val_max_items=0, max_time_s=0, max_cpu_time_s=0)
     if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
@@ -179,7 +193,7 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
             require(key in accepted, f"task.data.{key}", f"unknown key; {datamodule_cls.__name__} accepts {sorted(accepted)}")
     model_node = dict(raw.get("model", {}))
     solver = from_mapping(SolverConfig, raw.get("solver", {}), "solver")
-    if model_node.get("name") == "attractor":
+    if model_node.get("name") in SOLVER_MODELS:
         model_node["solver"] = raw.get("solver", {})
     model = model_config(model_node, "model")
     require(model.vocab_size == task.vocab_size, "model.vocab_size",
@@ -190,13 +204,18 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
     require(train.supervision_steps == 1 or MODELS[model.name][1].carries_state, "train.supervision_steps",
             f"{train.supervision_steps} segments would repeat one computation: a {model.name} restarted from its "
             f"own output with the same input returns the same output; use 1 (or a model that carries state)")
+    trainer = from_mapping(TrainerConfig, raw.get("trainer", {}), "trainer")
+    optim = from_mapping(OptimConfig, raw.get("optim", {}), "optim")
+    require(trainer.strategy != "fsdp" or optim.ema_decay == 0, "optim.ema_decay",
+            f"{optim.ema_decay}: Lightning's weight averaging does not support sharded models "
+            f"(trainer.strategy=fsdp); use 0")
+    require(not train.act or issubclass(MODELS[model.name][1], Recursive), "train.act",
+            f"ACT halting needs a model with a Q-head (trm, trm_deq); {model.name} has none")
     seed = raw.get("seed", 0)
     require(isinstance(seed, int), "seed", f"expected an integer, got {seed!r}")
     return Run(
         task=task, model=model, solver=solver,
-        optim=from_mapping(OptimConfig, raw.get("optim", {}), "optim"),
-        train=train,
-        trainer=from_mapping(TrainerConfig, raw.get("trainer", {}), "trainer"),
+        optim=optim, train=train, trainer=trainer,
         logger=from_mapping(LoggerConfig, raw.get("logger", {}), "logger"),
         seed=seed, name=str(raw.get("name", "run")), ckpt_path=raw.get("ckpt_path"),
         eval_after_fit=bool(raw.get("eval_after_fit", True)), raw=raw,

@@ -17,7 +17,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from attractor.io import write_json
 from attractor.nn import Block
 from attractor.tasks.checkpoint_io import AtomicCheckpointIO
-from attractor.tasks.config import Run
+from attractor.tasks.config import Run, TrainerConfig
+from attractor.tasks.console import StatusLine, interactive, log_each_line_once
 from attractor.tasks.ema import EMA
 from attractor.tasks.puzzle import PUZZLES, PuzzleTask
 
@@ -43,10 +44,41 @@ def build_datamodule(run: Run) -> L.LightningDataModule:
 
 def build_module(run: Run) -> L.LightningModule:
     if run.task.name in PUZZLES:
-        return PuzzleTask(run)
-    from attractor.tasks.lm import LMTask
+        cls = PuzzleTask
+    else:
+        from attractor.tasks.lm import LMTask
 
-    return LMTask(run)
+        cls = LMTask
+    if run.trainer.strategy == "fsdp":
+        cls = type(f"Sharded{cls.__name__}", (cls,), {"configure_model": shard_model})
+    return cls(run)
+
+
+def shard_model(module: L.LightningModule) -> None:
+    """``configure_model`` of ``trainer.strategy=fsdp``: FSDP2 (``fully_shard``) on every Transformer
+    block, then on the rest, over all processes. Only sharded runs get the hook: Lightning's EMA
+    callback warns about any module that has one."""
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = module.device_mesh["data_parallel"]
+    for block in module.model.modules():
+        if isinstance(block, Block):
+            fully_shard(block, mesh=mesh)
+    fully_shard(module.model, mesh=mesh)
+
+
+def build_strategy(trainer: TrainerConfig):
+    """``fsdp``: Lightning's ModelParallelStrategy as pure FSDP2 over every process (weights,
+    gradients and optimizer state sharded per block; one full checkpoint file assembled on rank 0,
+    so evaluation loads it on one device). FSDP2, not Lightning's FSDPStrategy: the older FSDP
+    refuses CPUs (torch 2.13: "FSDP needs a non-CPU accelerator device"), FSDP2 runs on gloo, so the
+    sharded path is tested here. Any other name goes to Lightning as it is."""
+    if trainer.strategy != "fsdp":
+        return trainer.strategy
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    return ModelParallelStrategy(data_parallel_size=trainer.devices * trainer.num_nodes, tensor_parallel_size=1,
+                                 save_distributed_checkpoint=False)
 
 
 def build_logger(run: Run, run_dir: Path):
@@ -94,9 +126,12 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         callbacks.append(EMA(run.optim.ema_decay))
     if run.train.max_cpu_time_s:
         callbacks.append(CPUTimeBudget(run.train.max_cpu_time_s))
+    bar = interactive()  # off a terminal (a log file), status lines instead of a redrawn bar
+    if not bar:
+        callbacks.append(StatusLine(run.train.log_every_steps))
     t = run.trainer
     return L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
+        accelerator=t.accelerator, devices=t.devices, strategy=build_strategy(t), num_nodes=t.num_nodes,
         precision=t.precision, deterministic=t.deterministic,
         max_steps=run.train.max_steps, max_epochs=-1,
         max_time={"seconds": run.train.max_time_s} if run.train.max_time_s else None,
@@ -105,20 +140,38 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         callbacks=callbacks,
         logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
-        use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False,
+        use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=bar,
     )
 
 
+RESTART_COUNTS = ("SLURM_RESTART_COUNT", "TORCHELASTIC_RESTART_COUNT")
+
+
+def is_restart() -> bool:
+    """Whether this process restarts a scheduled job that already ran: SLURM requeued it (after
+    preemption, or submitit's or Lightning's requeue at the time limit; the job keeps its id, so its
+    output directory) or torchrun restarted its failed workers."""
+    return any(int(os.environ.get(key) or 0) > 0 for key in RESTART_COUNTS)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest of ``last.ckpt`` and the ``hpc_ckpt_N.ckpt`` that Lightning's SLURM auto-requeue
+    saves into the run directory when the requeue signal arrives (None: neither exists)."""
+    found = [p for p in (run_dir / CHECKPOINTS / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+
 def resolve_ckpt_path(run: Run, run_dir: Path) -> str | None:
-    """``null``: a fresh run (refused if this run directory already holds checkpoints); ``last``:
-    this run's last checkpoint; anything else: that file."""
-    last = run_dir / CHECKPOINTS / "last.ckpt"
+    """``null``: a fresh run (refused if this run directory already holds checkpoints), or, in a
+    requeued or restarted job (:func:`is_restart`), its latest checkpoint; ``last``: this run's
+    latest checkpoint; anything else: that file."""
+    latest = latest_checkpoint(run_dir)
     if run.ckpt_path is None:
-        if last.exists():
+        if latest is not None and not is_restart():
             raise FileExistsError(f"{run_dir} already holds checkpoints: pass ckpt_path=last to resume, "
                                   f"or choose another name=...")
-        return None
-    path = last if run.ckpt_path == "last" else Path(run.ckpt_path)
+        return None if latest is None else str(latest)
+    path = (latest or run_dir / CHECKPOINTS / "last.ckpt") if run.ckpt_path == "last" else Path(run.ckpt_path)
     if not path.exists():
         raise FileNotFoundError(f"ckpt_path={run.ckpt_path}: no checkpoint at {path}")
     return str(path)
@@ -157,6 +210,7 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
     dm, module = build_datamodule(run), build_module(run)
     if run.train.compile:
         compile_blocks(module.model)
+    log_each_line_once()
     trainer = build_trainer(run, run_dir, callbacks)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
