@@ -4,7 +4,16 @@ The map f(z, c) is ``f_layers`` blocks applied to the injection z + c, in one of
 - ``gated_residual`` (default): f(z, c) = c + g * (B(z + c) - (z + c)), with B the blocks and g a
   per-channel gate in (0, 1), small at init. The fixed point is the context plus a bounded update,
   so the proposal z0 = c starts near it: the form under which removing the solver can cost little.
+- ``gated_sublayers``: f(z, c) = B_g(z + c) - z, with B_g the blocks whose attention and MLP outputs
+  each carry a per-channel gate sigmoid(.) * gate_max, initialised at ``gate_init``: the reference
+  code's map (jacobfa/Attractor, FPHead(y + c) - y). Also c plus a bounded update, but the gates act
+  inside the stack, so the second block sees the first block's gated output.
 - ``normed``: f(z, c) = RMSNorm(B(z + c)), the classic deep-equilibrium form with a bounded state.
+
+Initialisation (``init``): ``gpt2``, N(0, 0.02) with residual output projections divided by
+sqrt(2 * depth); or ``scaled``, the reference's: every matrix and the (tied) embedding truncated
+N(0, 2 / (5 dim)) at 3 sigma, output projections also divided by sqrt(2 * depth). At width 64 the
+embedding std is 0.078 against 0.02, so the tied readout starts with logits four times larger.
 
 Inference modes (``mode`` argument, else ``cfg.inference`` in eval, adaptive ``solver`` in training):
 ``solver`` runs to tolerance, ``iters=N`` runs exactly N iterations, ``none`` reads out z0 directly
@@ -26,7 +35,8 @@ differs from the joint N-iteration solve by that solve's remaining residual.
 
 The map's blocks are built without dropout: a map that changed at every evaluation would have no
 fixed point to converge to, and the backward modes would differentiate another f than the forward
-solved. Dropout (``dropout``) acts in the backbone.
+solved. Dropout (``dropout``) acts in the backbone. (The reference code puts its map blocks in eval mode
+during the solve to the same end.)
 
 Training losses beyond the task's (``ModelOutput.aux_loss``, in training only):
 - the Jacobian penalty ``jac_reg_weight * mean ||J_f||_F^2 / (n * dim)`` (n: features per solver
@@ -60,12 +70,18 @@ class Attractor(SequenceModel):
         super().__init__(cfg)
         self.backbone = BlockStack(cfg.block, cfg.backbone_layers)
         self.proposal = nn.Linear(cfg.dim, cfg.dim, bias=False) if cfg.proposal == "linear" else None
-        self.f_blocks = BlockStack(replace(cfg.block, dropout=0.0), cfg.f_layers)
+        sublayer_gates = cfg.gate_init if cfg.map == "gated_sublayers" else None
+        self.f_blocks = BlockStack(replace(cfg.block, dropout=0.0, gate_init=sublayer_gates, gate_max=cfg.gate_max),
+                                   cfg.f_layers)
         if cfg.map == "gated_residual":
             self.gate_logit = nn.Parameter(torch.full((cfg.dim,), math.log(cfg.gate_init / (1 - cfg.gate_init))))
-        else:
+        elif cfg.map == "normed":
             self.f_out_norm = RMSNorm(cfg.dim)
-        self.init_weights(cfg.backbone_layers + cfg.f_layers)
+        depth = cfg.backbone_layers + cfg.f_layers
+        if cfg.init == "scaled":
+            scaled_init(self, depth)
+        else:
+            self.init_weights(depth)
         if self.proposal is not None:
             nn.init.eye_(self.proposal.weight)
         if cfg.f_norm != "none":
@@ -82,6 +98,8 @@ class Attractor(SequenceModel):
         blocks = self.f_blocks(u, rope, cache, append=False)
         if self.cfg.map == "gated_residual":
             return c + torch.sigmoid(self.gate_logit) * (blocks - u)
+        if self.cfg.map == "gated_sublayers":
+            return blocks - z
         return self.f_out_norm(blocks)
 
     def latent_map(self, tokens: torch.Tensor):
@@ -151,6 +169,18 @@ class Attractor(SequenceModel):
                 if isinstance(module, nn.Linear):
                     module.weight  # noqa: B018 - materialise the cached parametrisation here
             yield
+
+
+def scaled_init(model: SequenceModel, depth: int) -> None:
+    """The reference's ``scaled`` initialisation (after Le Scao et al.): every matrix, the embedding
+    included, truncated N(0, 2 / (5 dim)) at 3 sigma; the residual output projections (attention out,
+    MLP down) divided by sqrt(2 * depth) further. Gates, norms and biases keep their own init."""
+    std = math.sqrt(2 / (5 * model.cfg.dim))
+    for name, p in model.named_parameters():
+        if p.dim() < 2:
+            continue
+        s = std / math.sqrt(2 * depth) if name.endswith(("attn.out.weight", "mlp.down.weight")) else std
+        nn.init.trunc_normal_(p, mean=0.0, std=s, a=-3 * s, b=3 * s)
 
 
 def proposal_loss(proposal: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:

@@ -75,8 +75,10 @@ class AttractorConfig(ModelConfig):
     f_layers: int = 2  # blocks of the attractor map f(z, c)
     proposal: Literal["identity", "linear"] = "identity"  # z0 = c, or a learned projection of c
     proposal_weight: float = 0.0  # proposal loss mean ||z0 - sg(z*)||^2 / ||z*||^2 (0 = off; `linear` needs > 0)
-    map: Literal["gated_residual", "normed"] = "gated_residual"  # form of f, see models/attractor.py
-    gate_init: float = 0.1  # initial gate of the gated-residual map (small = contractive at init)
+    map: Literal["gated_residual", "gated_sublayers", "normed"] = "gated_residual"  # form of f, see models/attractor.py
+    gate_init: float = 0.1  # initial gate(s) of the gated maps (small = contractive at init)
+    gate_max: float = 1.0  # gated_sublayers: upper bound of each gate, sigmoid(.) * gate_max
+    init: Literal["gpt2", "scaled"] = "gpt2"  # gpt2: N(0, 0.02) | scaled: the reference's, see models/attractor.py
     f_norm: Literal["none", "weight", "spectral"] = "none"  # normalisation of f's linear layers
     inference: str = "solver"  # default inference mode: solver | iters=N | none
     solver: SolverConfig = field(default_factory=SolverConfig)
@@ -85,7 +87,13 @@ class AttractorConfig(ModelConfig):
         super().__post_init__()
         require(self.backbone_layers >= 1, "backbone_layers", f"must be >= 1, got {self.backbone_layers}")
         require(self.f_layers >= 1, "f_layers", f"must be >= 1, got {self.f_layers}")
-        require(0 < self.gate_init < 1, "gate_init", f"must be in (0, 1), got {self.gate_init}")
+        if self.map == "gated_sublayers":
+            require(self.gate_max > 0, "gate_max", f"must be > 0, got {self.gate_max}")
+            require(0 < self.gate_init <= self.gate_max, "gate_init",
+                    f"must be in (0, gate_max={self.gate_max}], got {self.gate_init}")
+        else:
+            require(self.gate_max == 1.0, "gate_max", f"only map: gated_sublayers reads it, got map: {self.map}")
+            require(0 < self.gate_init < 1, "gate_init", f"must be in (0, 1), got {self.gate_init}")
         require(self.proposal_weight >= 0, "proposal_weight", f"must be >= 0, got {self.proposal_weight}")
         require(self.proposal != "linear" or self.proposal_weight > 0 or self.solver.backward == "unrolled",
                 "proposal_weight", f"must be > 0 with proposal: linear: under backward={self.solver.backward!r} "

@@ -11,6 +11,7 @@ one new position and appends only at the fixed point).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ class BlockConfig:
     rotary: bool = True
     dropout: float = 0.0
     bias: bool = False
+    gate_init: float | None = None  # per-channel gates on the sublayer outputs, initial value (None: ungated)
+    gate_max: float = 1.0  # their upper bound: gate = sigmoid(logit) * gate_max
 
     @property
     def head_dim(self) -> int:
@@ -153,8 +156,27 @@ class SwiGLU(nn.Module):
         return self.down(F.silu(self.gate(x)) * self.up(x))
 
 
+class SublayerGate(nn.Module):
+    """Per-channel bounded scale of a sublayer's output, sigmoid(logit) * gate_max (LayerScale kept in
+    (0, gate_max)): small at init so a block stacked into a fixed-point map starts contractive.
+
+    ``init >= gate_max`` saturates the sigmoid (logit of 1 - 1e-6): the gate is gate_max in effect and
+    barely trains, as in the reference's 140M configuration.
+    """
+
+    def __init__(self, dim: int, init: float, gate_max: float):
+        super().__init__()
+        p = min(max(init / gate_max, 1e-6), 1 - 1e-6)
+        self.gate_max = gate_max
+        self.logit = nn.Parameter(torch.full((dim,), math.log(p / (1 - p))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (torch.sigmoid(self.logit) * self.gate_max)
+
+
 class Block(nn.Module):
-    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x)); with ``cfg.gate_init``,
+    each sublayer's output is scaled by its own ``SublayerGate``."""
 
     def __init__(self, cfg: BlockConfig):
         super().__init__()
@@ -163,11 +185,14 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(cfg.dim)
         self.mlp = SwiGLU(cfg)
         self.drop = nn.Dropout(cfg.dropout)
+        gated = cfg.gate_init is not None
+        self.attn_gate = SublayerGate(cfg.dim, cfg.gate_init, cfg.gate_max) if gated else nn.Identity()
+        self.mlp_gate = SublayerGate(cfg.dim, cfg.gate_init, cfg.gate_max) if gated else nn.Identity()
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
                 cache: KVCache | None = None, append: bool = True) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.attn_norm(x), rope, cache, append))
-        return x + self.drop(self.mlp(self.mlp_norm(x)))
+        x = x + self.drop(self.attn_gate(self.attn(self.attn_norm(x), rope, cache, append)))
+        return x + self.drop(self.mlp_gate(self.mlp(self.mlp_norm(x))))
 
 
 class TokenMLP(nn.Module):
