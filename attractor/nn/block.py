@@ -203,7 +203,12 @@ class TokenMLP(nn.Module):
         super().__init__()
         self.mix = SwiGLU(BlockConfig(seq_len, 1, cfg.mlp_ratio, bias=cfg.bias))
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: KVCache | None = None, append: bool = True) -> torch.Tensor:
+        """Attention's signature; ``rope`` is unused (positions are the MLP's inputs) and a cache is
+        refused (every position mixes with every other: there is nothing to decode incrementally)."""
+        if cache is not None:
+            raise ValueError("token mixing has no key/value cache: it mixes every position of a fixed board")
         return self.mix(x.transpose(1, 2)).transpose(1, 2)
 
 
