@@ -98,10 +98,7 @@ class AttractorConfig(ModelConfig):
         require(self.proposal != "linear" or self.proposal_weight > 0 or self.solver.backward == "unrolled",
                 "proposal_weight", f"must be > 0 with proposal: linear: under backward={self.solver.backward!r} "
                 "z* does not depend on z0, so the proposal loss is the only gradient W gets")
-        try:
-            parse_inference_mode(self.inference)
-        except ValueError as err:
-            require(False, "inference", str(err))
+        require_inference_mode(self.inference)
 
 
 @dataclass
@@ -129,10 +126,7 @@ class RecursiveConfig(ModelConfig):
         require(0 < self.damping <= 1, "damping", f"must be in (0, 1], got {self.damping}")
         require(self.noise_std >= 0, "noise_std", f"must be >= 0, got {self.noise_std}")
         require(not self.eval_noise or self.noise_std > 0, "eval_noise", "needs noise_std > 0")
-        try:
-            parse_inference_mode(self.inference)
-        except ValueError as err:
-            require(False, "inference", str(err))
+        require_inference_mode(self.inference)
 
 
 @dataclass
@@ -158,6 +152,14 @@ class TRMDEQConfig(RecursiveConfig):
 
 
 _ITERS = re.compile(r"iters=(\d+)")
+
+
+def require_inference_mode(mode: str, key: str = "inference") -> None:
+    """``parse_inference_mode`` as a config check: a ``ConfigError`` naming ``key``."""
+    try:
+        parse_inference_mode(mode)
+    except ValueError as err:
+        require(False, key, str(err))
 
 
 def parse_inference_mode(mode: str) -> int | None | str:
