@@ -109,7 +109,7 @@ class InjectDivergence(Callback):
         if self.active:
             self.before = {k: v.clone() for k, v in pl_module.model.state_dict().items()}
             self.forward = pl_module.model.f_blocks.forward
-            pl_module.model.f_blocks.forward = lambda *a: self.forward(*a) * 1e30
+            pl_module.model.f_blocks.forward = lambda *a, **kw: self.forward(*a, **kw) * 1e30
 
     def on_train_batch_end(self, trainer, pl_module, *args) -> None:
         if self.active:
