@@ -135,7 +135,8 @@ class Recursive(SequenceModel):
             trace.append((new - prev).flatten(1).norm(dim=1))
             evaluations = evaluations + info.pop("evaluations") + 1
             if "diverged" in info:  # any cycle's solve went non-finite
-                diverged = info["diverged"] = info["diverged"] if diverged is None else info["diverged"] | diverged
+                diverged = info["diverged"] if diverged is None else diverged | info["diverged"]
+                info["diverged"] = diverged
         stats = {"iterations": evaluations, **info,
                  "q_halt": self.q_head(y.mean(dim=1)).squeeze(-1).float()}
         if trace:
