@@ -18,6 +18,7 @@ from attractor.data.gridset import GridSet
 from attractor.data.leakage import SymmetryIndex
 from attractor.data.maze.canonical import canonical
 from attractor.data.maze.solver import GOAL, OPEN, PATH, START, WALL, bfs, neighbour
+from attractor.data.parallel import parallel_njit
 from attractor.data.rand import below, chain_seeds, uniform
 from attractor.data.splits import Splits, generate_splits
 
@@ -71,7 +72,7 @@ def _chain(side, seed, min_path, lo, hi, max_tries):
     return q, q.copy(), -1
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit
 def _chains(seeds, side, min_path, lo, hi, max_tries):
     k = seeds.shape[0]
     qs = np.zeros((k, side * side), np.int64)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from attractor.data.parallel import parallel_njit
+
 WALL, OPEN, START, GOAL, PATH = 0, 1, 2, 3, 4
 
 OK, NO_PATH, CHANGED_CELL, BROKEN_PATH, NOT_SHORTEST, BAD_ENDS = 0, 1, 2, 3, 4, 5
@@ -115,7 +117,7 @@ def check_one(q, a, side):
     return OK, shortest
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit
 def check_batch(q, a, side):
     """``check_one`` over a batch, in parallel: (status (B,), shortest (B,))."""
     b = q.shape[0]

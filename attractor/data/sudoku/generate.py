@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from attractor.data.gridset import GridSet
 from attractor.data.leakage import SymmetryIndex
+from attractor.data.parallel import parallel_njit
 from attractor.data.rand import below, chain_seeds, uniform
 from attractor.data.splits import Splits, generate_splits
 from attractor.data.sudoku.canonical import canonical, invariant
@@ -90,7 +91,7 @@ def _chain(n, br, bc, seed, min_rating, blanks, max_steps):
     return p, sol, rating
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit
 def _chains(seeds, n, br, bc, min_rating, blanks, max_steps):
     k = seeds.shape[0]
     puzzles = np.zeros((k, n * n), np.int64)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from attractor.data.parallel import parallel_njit
 from attractor.data.rand import below
 
 BOXES = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3), 12: (3, 4), 16: (4, 4)}
@@ -153,7 +154,7 @@ def count_core(grid, n, br, bc):
     return nsol, guesses, sol
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit
 def _solve_batch(grids, n, br, bc):
     k = grids.shape[0]
     nsol = np.zeros(k, np.int64)
