@@ -1,12 +1,20 @@
-"""The recursive-reasoners study on CPU: transformer, looped, attractor, TRM, TRM-DEQ and an EqR-style
-TRM on generated 6x6 Sudoku (8 blanks of 36), equal parameters (two blocks of width 32 each, ~25k), equal optimizer
-steps, 3 seeds, one job at a time; then test-time depth (more segments than trained) for the models
-that carry state, and the EqR-style model's breadth curve (K random initial latents).
+"""Puzzle model studies on CPU, one job per core: equal parameters, equal optimizer steps, 3 seeds,
+the checkpoint chosen on the whole validation split, the whole test set scored.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.reasoners            # everything (resumes: finished runs are kept)
-    python -m benchmarks.reasoners --summarise-only             # only rebuild the JSON summary
+- ``reasoners`` (issue 12): transformer, looped, attractor, TRM, TRM-DEQ and an EqR-style TRM on
+  generated 6x6 Sudoku (8 blanks of 36), two blocks of width 32 each (~25k parameters); then
+  test-time depth (more segments than trained) for the models that carry state, and the EqR-style
+  model's breadth curve (K random initial latents).
+- ``recipes`` (issue 16): the project's default 6x6 setting (width 64, four blocks, ~202k
+  parameters): transformer, looped, and the attractor under three recipes (the published puzzle
+  solver; the reference LM code's gates, initialisation and Neumann-1 solver; its gates and
+  initialisation with the puzzle solver); the attractor's recipe is chosen on validation.
 
-Runs go to outputs/reasoners_cpu/<model>-s<seed>/; the summary to docs/results/reasoners_cpu.json.
+    OMP_NUM_THREADS=1 python -m benchmarks.reasoners --study reasoners   # resumes: finished runs are kept
+    python -m benchmarks.reasoners --study recipes --jobs 2               # two single-thread jobs at a time
+    python -m benchmarks.reasoners --study recipes --summarise-only       # only rebuild the JSON and tables
+
+Runs go to outputs/<study>_cpu/<model>-s<seed>/; the summary to docs/results/<study>_cpu.json.
 """
 from __future__ import annotations
 
@@ -18,44 +26,94 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attractor.io import write_json, write_text  # noqa: E402
+from attractor.stats import seed_interval  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "outputs" / "reasoners_cpu"
-SUMMARY = ROOT / "docs" / "results" / "reasoners_cpu.json"
-TABLES = ROOT / "docs" / "results" / "reasoners_cpu_tables.md"
 SEEDS = (0, 1, 2)
-COMMON = ["logger=csv", "task.data.size=6", "task.data.blanks=8", "task.batch_size=32", "model.dim=32",
-          "model.n_heads=2", "train.max_steps=250", "train.val_every_steps=50", "train.val_max_items=100",
-          "train.checkpoint_every_steps=250", "eval_after_fit=false",
-          "optim.lr=3e-3", "optim.warmup_steps=25",
-          f"task.data.data_dir={OUT / 'data'}"]
-# The TRM family's recipe, shrunk to the shared 2-core CPU: T = 2 cycles, n = 1 update, 2 ACT segments,
+
+
+@dataclass(frozen=True)
+class Study:
+    """One comparison: overrides shared by every run, each model's own, and what to evaluate."""
+
+    name: str
+    steps: int
+    common: list[str]
+    models: dict[str, list[str]]
+    eval_modes: dict[str, str]
+    carries_state: tuple[str, ...] = ()
+    breadth_models: tuple[str, ...] = ()
+    selection_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> candidates
+
+    @property
+    def out(self) -> Path:
+        return ROOT / "outputs" / f"{self.name}_cpu"
+
+    @property
+    def summary_path(self) -> Path:
+        return ROOT / "docs" / "results" / f"{self.name}_cpu.json"
+
+    @property
+    def tables_path(self) -> Path:
+        return ROOT / "docs" / "results" / f"{self.name}_cpu_tables.md"
+
+    def overrides(self, model: str, seed: int) -> list[str]:
+        every = max(1, self.steps // 10)
+        return [*self.common, f"train.max_steps={self.steps}", f"train.val_every_steps={every}",
+                f"train.checkpoint_every_steps={self.steps}", "train.val_max_items=0", "logger=csv",
+                "eval_after_fit=false", f"task.data.data_dir={self.out / 'data'}", *self.models[model],
+                f"seed={seed}", f"name={model}-s{seed}", f"hydra.run.dir={self.out / f'{model}-s{seed}'}",
+                "ckpt_path=null"]
+
+
+# The TRM family's recipe, shrunk to the 2-core CPU: T = 2 cycles, n = 1 update, 2 ACT segments,
 # stablemax; TRM-DEQ's solve at most 5 evaluations (the last 2 backpropagated).
 RECURSIVE = ["model.n_layers=2", "model.h_cycles=2", "train.supervision_steps=2", "train.act=true",
              "train.halt_exploration=0.1", "train.loss=stablemax"]
-MODELS = {  # run in this order within a seed
-    "transformer": ["model=transformer", "model.n_layers=2"],
-    "looped": ["model=looped", "model.prelude_layers=1", "model.core_layers=1", "model.loops=4"],
-    "trm": ["model=trm", "model.l_cycles=1", *RECURSIVE],
-    "eqr": ["model=trm", "model.l_cycles=1", "model.latent_init=random", "model.damping=0.95", "model.noise_std=0.01",
-            *RECURSIVE],
-    "trm_deq": ["model=trm_deq", "solver=last_k", "solver.max_iter=5", "solver.tol=1e-3", "solver.jac_reg_weight=0",
-                *RECURSIVE],
-    "attractor": ["model=attractor", "model.backbone_layers=1", "model.f_layers=1", "solver=last_k"],
-}
-CARRIES_STATE = ("trm", "trm_deq", "eqr")
-# The inference-mode sweep, trimmed to what the shared CPU affords (eval.py's default runs 1..32).
+# The inference-mode sweep, trimmed to what the CPU affords (eval.py's default runs 1..32).
 _SWEEP = "[none,'iters=1','iters=2','iters=4','iters=8',solver]"  # quoted: Hydra's list grammar
-EVAL_MODES = {"transformer": "[solver]", "looped": "['iters=1','iters=2','iters=4','iters=8','iters=16',solver]",
-              "attractor": _SWEEP, "trm": _SWEEP, "trm_deq": _SWEEP, "eqr": _SWEEP}
+_LOOPS = "['iters=1','iters=2','iters=4','iters=8','iters=16',solver]"
+REASONERS = Study(
+    name="reasoners", steps=1500,
+    common=["task.data.size=6", "task.data.blanks=8", "task.batch_size=32", "model.dim=32", "model.n_heads=2",
+            "optim.lr=3e-3", "optim.warmup_steps=25"],
+    models={  # run in this order within a seed
+        "transformer": ["model=transformer", "model.n_layers=2"],
+        "looped": ["model=looped", "model.prelude_layers=1", "model.core_layers=1", "model.loops=4"],
+        "trm": ["model=trm", "model.l_cycles=1", *RECURSIVE],
+        "eqr": ["model=trm", "model.l_cycles=1", "model.latent_init=random", "model.damping=0.95",
+                "model.noise_std=0.01", *RECURSIVE],
+        "trm_deq": ["model=trm_deq", "solver=last_k", "solver.max_iter=5", "solver.tol=1e-3",
+                    "solver.jac_reg_weight=0", *RECURSIVE],
+        "attractor": ["model=attractor", "model.backbone_layers=1", "model.f_layers=1", "solver=last_k"],
+    },
+    eval_modes={"transformer": "[solver]", "looped": _LOOPS, "attractor": _SWEEP, "trm": _SWEEP, "trm_deq": _SWEEP,
+                "eqr": _SWEEP},
+    carries_state=("trm", "trm_deq", "eqr"), breadth_models=("eqr",))
+RECIPES = Study(
+    name="recipes", steps=1200,
+    common=["optim.schedule=cosine"],
+    models={
+        "transformer": ["model=transformer"],
+        "looped": ["model=looped"],
+        "attractor_puzzle": ["model=attractor", "solver=last_k"],
+        "attractor_ref": ["model=attractor_ref", "solver=reference_lm"],
+        "attractor_ref_last_k": ["model=attractor_ref", "solver=last_k"],
+    },
+    eval_modes={"transformer": "[solver]", "looped": _LOOPS, "attractor_puzzle": _SWEEP, "attractor_ref": _SWEEP,
+                "attractor_ref_last_k": _SWEEP},
+    selection_groups={"attractor": ("attractor_puzzle", "attractor_ref", "attractor_ref_last_k")})
+STUDIES = {s.name: s for s in (REASONERS, RECIPES)}
 DEPTH_SEGMENTS = 6  # test-time depth: segments per puzzle at evaluation (trained: 2)
-BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8]",
+BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8,16]",
            "scaling.depths=[1,2,4,8]", "scaling.breadth_depths=[4]",
            "scaling.energies=[residual,nll,q_halt]", "scaling.plot_methods=[]"]
 
@@ -71,24 +129,33 @@ def python(args: list[str], log: Path) -> None:
         raise RuntimeError(f"{args} failed; see {log}")
 
 
-def run_all() -> None:
-    """Seed-major and model by model (train, evaluate, then test-time depth and breadth), so a study
-    cut short still has complete rows for the seeds and models it reached."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    for seed in SEEDS:
-        for model, overrides in MODELS.items():
-            run_dir, tag = OUT / f"{model}-s{seed}", OUT / f"{model}-s{seed}"
-            ckpt = f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}"
-            if not (run_dir / "metrics.json").exists():
-                python(["train.py", *COMMON, *overrides, f"seed={seed}", f"name={model}-s{seed}",
-                        f"hydra.run.dir={run_dir}", "ckpt_path=null"], Path(f"{tag}.train.log"))
-            if not (run_dir / "eval.json").exists():
-                python(["eval.py", ckpt, f"modes={EVAL_MODES[model]}", f"out_dir={run_dir}"], Path(f"{tag}.eval.log"))
-            if model in CARRIES_STATE and not (run_dir / "depth" / "eval.json").exists():
-                python(["eval.py", ckpt, f"segments={DEPTH_SEGMENTS}", "modes=[solver]", f"out_dir={run_dir / 'depth'}"],
-                       Path(f"{tag}.depth.log"))
-            if model == "eqr" and not (run_dir / "scaling" / "test" / "scaling.json").exists():
-                python(["eval.py", "action=scale", ckpt, *BREADTH, f"out_dir={run_dir / 'scaling'}"], Path(f"{tag}.scale.log"))
+def run_one(study: Study, model: str, seed: int) -> None:
+    """Train one run, then evaluate its validation-chosen checkpoint (inference-mode sweep, test-time
+    depth for models that carry state, breadth for the EqR-style model); finished steps are kept."""
+    run_dir = study.out / f"{model}-s{seed}"
+    tag = study.out / f"{model}-s{seed}"
+    ckpt = f"ckpt={run_dir / 'checkpoints' / 'best.ckpt'}"  # best on val/score: selection on validation only
+    if not (run_dir / "metrics.json").exists():
+        python(["train.py", *study.overrides(model, seed)], Path(f"{tag}.train.log"))
+    if not (run_dir / "eval.json").exists():
+        python(["eval.py", ckpt, f"modes={study.eval_modes[model]}", f"out_dir={run_dir}"], Path(f"{tag}.eval.log"))
+    if model in study.carries_state and not (run_dir / "depth" / "eval.json").exists():
+        python(["eval.py", ckpt, f"segments={DEPTH_SEGMENTS}", "modes=[solver]", f"out_dir={run_dir / 'depth'}"],
+               Path(f"{tag}.depth.log"))
+    if model in study.breadth_models and not (run_dir / "scaling" / "test" / "scaling.json").exists():
+        python(["eval.py", "action=scale", ckpt, *BREADTH, f"out_dir={run_dir / 'scaling'}"], Path(f"{tag}.scale.log"))
+
+
+def run_all(study: Study, jobs: int) -> None:
+    """Seed-major, model by model, ``jobs`` runs at a time, so a study cut short still has complete
+    rows for the seeds and models it reached."""
+    study.out.mkdir(parents=True, exist_ok=True)
+    units = [(model, seed) for seed in SEEDS for model in study.models]
+    if jobs > 1:  # generate the shared data once, before parallel runs could race to write it
+        run_one(study, *units.pop(0))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for done in [pool.submit(run_one, study, model, seed) for model, seed in units]:
+            done.result()
 
 
 def val_curve(run_dir: Path) -> list[dict]:
@@ -100,52 +167,82 @@ def val_curve(run_dir: Path) -> list[dict]:
     return [{"step": int(r["step"]), "val_exact_acc": float(r["val/exact_acc"])} for r in rows]
 
 
-def summarise() -> dict:
-    runs, table = {}, {}
-    for model in MODELS:
-        for seed in SEEDS:
-            run_dir = OUT / f"{model}-s{seed}"
-            if not (run_dir / "eval.json").exists():
-                continue
-            ev = json.loads((run_dir / "eval.json").read_text())
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            entry = {"parameters": ev["parameters"], "steps": metrics["steps"], "train_time_s": metrics["train_time_s"],
-                     "n_items": ev["n_items"], "exact_acc": ev["exact_acc"], "exact_ci95": ev["exact_ci95"],
-                     "cell_acc": ev["cell_acc"], "val_curve": val_curve(run_dir),
-                     "sweep": [{k: s[k] for k in ("mode", "exact_acc", "exact_ci95", "mean_iterations")}
-                               for s in ev["sweep"]]}
-            default = next(s for s in ev["sweep"] if s["mode"] == "solver")
-            if default.get("halted"):
-                entry["halted"] = default["halted"]
-            depth = run_dir / "depth" / "eval.json"
-            if depth.exists():
-                d = json.loads(depth.read_text())["sweep"][0]
-                entry["by_segment"] = d["by_segment"]
-                entry["halted_up_to_depth"] = d["halted"]
-            scaling = run_dir / "scaling" / "test" / "scaling.json"
-            if scaling.exists():
-                s = json.loads(scaling.read_text())
-                entry["breadth"] = [{k: r[k] for k in ("k", "depth", "method", "accuracy", "ci95", "distinct_answers",
-                                                       "fevals")} for r in s["breadth"]]
-                entry["scaling_depth"] = [{k: r[k] for k in ("depth", "fevals", "accuracy", "ci95")} for r in s["depth"]]
-            runs[f"{model}-s{seed}"] = entry
-        accs = [runs[f"{model}-s{s}"]["exact_acc"] for s in SEEDS if f"{model}-s{s}" in runs]
-        if accs:
-            table[model] = {"seeds": len(accs), "mean_exact_acc": statistics.mean(accs),
-                            "sd_exact_acc": statistics.stdev(accs) if len(accs) > 1 else None}
+def flatness(curve: list[dict], steps: int) -> float | None:
+    """Change of validation exact accuracy over the last 20% of steps (last point minus the first
+    point at or after 80%): near 0 means the curve flattened."""
+    tail = [c["val_exact_acc"] for c in curve if c["step"] + 1 >= 0.8 * steps]
+    return tail[-1] - tail[0] if len(tail) > 1 else None
+
+
+def run_entry(study: Study, run_dir: Path) -> dict:
+    """One finished run's figures: test scores of the validation-chosen checkpoint, curve, evaluations."""
+    ev = json.loads((run_dir / "eval.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    curve = val_curve(run_dir)
+    entry = {"parameters": ev["parameters"], "steps": metrics["steps"], "train_time_s": metrics["train_time_s"],
+             "train_cpu_time_s": metrics.get("train_cpu_time_s"), "n_items": ev["n_items"],
+             "exact_acc": ev["exact_acc"], "exact_ci95": ev["exact_ci95"], "cell_acc": ev["cell_acc"],
+             "val_curve": curve, "best_val_exact_acc": max((c["val_exact_acc"] for c in curve), default=None),
+             "val_change_last_20pct": flatness(curve, study.steps),
+             "sweep": [{k: s[k] for k in ("mode", "exact_acc", "exact_ci95", "mean_iterations")} for s in ev["sweep"]]}
+    default = next(s for s in ev["sweep"] if s["mode"] == "solver")
+    if default.get("halted"):
+        entry["halted"] = default["halted"]
+    depth = run_dir / "depth" / "eval.json"
+    if depth.exists():
+        d = json.loads(depth.read_text())["sweep"][0]
+        entry["by_segment"] = d["by_segment"]
+        entry["halted_up_to_depth"] = d["halted"]
+    scaling = run_dir / "scaling" / "test" / "scaling.json"
+    if scaling.exists():
+        sc = json.loads(scaling.read_text())
+        entry["breadth"] = [{k: r[k] for k in ("k", "depth", "method", "accuracy", "ci95", "distinct_answers", "fevals")}
+                            for r in sc["breadth"]]
+        entry["scaling_depth"] = [{k: r[k] for k in ("depth", "fevals", "accuracy", "ci95")} for r in sc["depth"]]
+    return entry
+
+
+def model_row(runs: dict, model: str) -> dict | None:
+    """Mean test exact accuracy over the seeds reached, with the seeds' t-interval, and mean best validation."""
+    reached = [runs[f"{model}-s{s}"] for s in SEEDS if f"{model}-s{s}" in runs]
+    if not reached:
+        return None
+    accs = [r["exact_acc"] for r in reached]
+    row = {"seeds": len(accs), "mean_exact_acc": statistics.mean(accs),
+           "sd_exact_acc": statistics.stdev(accs) if len(accs) > 1 else None,
+           "seed_ci95": list(seed_interval(accs)) if len(accs) > 1 else None,
+           "mean_best_val_exact_acc": statistics.mean(r["best_val_exact_acc"] or 0.0 for r in reached),
+           "parameters": reached[0]["parameters"]}
+    return row
+
+
+def summarise(study: Study) -> dict:
+    runs = {f"{model}-s{seed}": run_entry(study, study.out / f"{model}-s{seed}")
+            for model in study.models for seed in SEEDS if (study.out / f"{model}-s{seed}" / "eval.json").exists()}
+    table = {model: row for model in study.models if (row := model_row(runs, model))}
+    selected = {}
+    for label, candidates in study.selection_groups.items():  # chosen on validation, never on test
+        done = [c for c in candidates if c in table and table[c]["seeds"] == len(SEEDS)]
+        if done:
+            selected[label] = max(done, key=lambda c: table[c]["mean_best_val_exact_acc"])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    summary = {"command": "OMP_NUM_THREADS=1 python -m benchmarks.reasoners", "commit": commit,
-               "machine": "2-core CPU, shared with other jobs", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "common_overrides": COMMON, "models": MODELS, "depth_segments": DEPTH_SEGMENTS, "breadth": BREADTH,
-               "table": table, "runs": runs}
-    write_json(SUMMARY, summary)
+    summary = {"command": f"python -m benchmarks.reasoners --study {study.name} --jobs 2", "commit": commit,
+               "machine": "2-core CPU (AMD EPYC), one thread per run, two runs at a time",
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "steps": study.steps,
+               "common_overrides": study.common, "models": study.models, "depth_segments": DEPTH_SEGMENTS,
+               "breadth": BREADTH, "table": table, "selected_on_validation": selected, "runs": runs}
+    write_json(study.summary_path, summary)
     if runs:
-        write_text(TABLES, render(summary))
+        write_text(study.tables_path, render(summary))
     return summary
 
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}"
+
+
+def signed(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:+.1f}"
 
 
 def ci(row: dict, key: str = "exact_ci95") -> str:
@@ -157,17 +254,22 @@ def render(summary: dict) -> str:
     """The study's tables as markdown, from the summary JSON alone."""
     runs, lines = summary["runs"], [f"<!-- generated by benchmarks/reasoners.py at commit {summary['commit']}, "
                                     f"{summary['date']} -->", ""]
-    lines += ["| model | params | seed | steps | train s | exact % [95% CI] (full test set) | cell % | val exact % by step |",
-              "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
+    lines += ["| model | params | seed | steps | train s | exact % [95% CI] (full test set) | cell % | val change, last 20% | val exact % by step |",
+              "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
     for name, r in runs.items():
         model, seed = name.rsplit("-s", 1)
         curve = " ".join(f"{c['step'] + 1}:{pct(c['val_exact_acc'])}" for c in r["val_curve"])
         lines.append(f"| {model} | {r['parameters']:,} | {seed} | {r['steps']} | {r['train_time_s']:.0f} | "
-                     f"{pct(r['exact_acc'])} {ci(r)} | {pct(r['cell_acc'])} | {curve} |")
-    lines += ["", "| model | seeds | mean exact % | sd |", "| --- | ---: | ---: | ---: |"]
+                     f"{pct(r['exact_acc'])} {ci(r)} | {pct(r['cell_acc'])} | {signed(r['val_change_last_20pct'])} | {curve} |")
+    lines += ["", "| model | params | seeds | mean test exact % [95% CI over seeds] | sd | mean best val exact % |",
+              "| --- | ---: | ---: | --- | ---: | ---: |"]
     for model, t in summary["table"].items():
         sd = "–" if t["sd_exact_acc"] is None else pct(t["sd_exact_acc"])
-        lines.append(f"| {model} | {t['seeds']} | {pct(t['mean_exact_acc'])} | {sd} |")
+        interval = "" if t["seed_ci95"] is None else f" {ci(t, 'seed_ci95')}"
+        lines.append(f"| {model} | {t['parameters']:,} | {t['seeds']} | {pct(t['mean_exact_acc'])}{interval} | {sd} | "
+                     f"{pct(t['mean_best_val_exact_acc'])} |")
+    for label, chosen in summary["selected_on_validation"].items():
+        lines += ["", f"Chosen on validation for `{label}`: `{chosen}` (highest mean best-validation exact accuracy)."]
     lines += ["", "Inference-mode sweep (exact %, trained segments; mean applications of the net or map):", "",
               "| run | mode: exact % (evaluations) |", "| --- | --- |"]
     for name, r in runs.items():
@@ -197,11 +299,14 @@ def render(summary: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--study", choices=sorted(STUDIES), default="reasoners")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each (at most one per core)")
     p.add_argument("--summarise-only", action="store_true")
     args = p.parse_args()
+    study = STUDIES[args.study]
     if not args.summarise_only:
-        run_all()
-    summary = summarise()
+        run_all(study, args.jobs)
+    summary = summarise(study)
     print(json.dumps(summary["table"], indent=1))
 
 
