@@ -32,14 +32,17 @@ def depth_label(depth: int) -> str:
 
 def by_depth(depths: np.ndarray, solved: np.ndarray, iterations: np.ndarray) -> list[dict[str, Any]]:
     """Per depth bucket (easiest first, needs-search last): items, exact accuracy with its Wilson 95%
-    interval, and mean solver iterations."""
-    depths, solved, iterations = np.asarray(depths), np.asarray(solved, bool), np.asarray(iterations, float)
+    interval, mean solver iterations and, when ``solved`` is (items, segments), the exact accuracy
+    after each segment count (the last column is the score)."""
+    depths, iterations = np.asarray(depths), np.asarray(iterations, float)
+    solved = np.asarray(solved, bool).reshape(len(depths), -1)
     rows = []
     for d in sorted(set(depths.tolist()), key=lambda d: math.inf if d == SEARCH else d):
         pick = depths == d
-        k, n = int(solved[pick].sum()), int(pick.sum())
+        k, n = int(solved[pick, -1].sum()), int(pick.sum())
         rows.append({"depth": int(d), "n_items": n, "exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n)),
-                     "mean_iterations": float(iterations[pick].mean())})
+                     "mean_iterations": float(iterations[pick].mean()),
+                     "by_segment": [float(a) for a in solved[pick].mean(axis=0)]})
     return rows
 
 

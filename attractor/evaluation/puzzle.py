@@ -44,8 +44,8 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
 
     Also the exact accuracy after each segment count (``by_segment``), for models with a Q-head
     the accuracy when each puzzle halts at its first segment with a positive Q-logit (else the last)
-    (``halted``, with the mean segments used), and the exact accuracy and iterations per reasoning
-    depth of the puzzles (``by_depth``) with the Spearman correlation of iterations and depth
+    (``halted``, with the mean segments used), and the exact accuracy (also after each segment count)
+    and iterations per reasoning depth of the puzzles (``by_depth``) with the Spearman correlation of iterations and depth
     (``iterations_vs_depth``, None for a fixed amount of compute)."""
     solved = cells_right = cells_scored = n = 0
     iterations, residuals, depths, right_items = [], [], [], []
@@ -67,7 +67,7 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
             halted_right += int(torch.stack(right, dim=1).gather(1, first[:, None]).sum())
             halted_segments += float((first + 1).sum())
         solved += int(m["solved"].sum())
-        right_items.append(m["solved"].cpu())
+        right_items.append(torch.stack(right, dim=1).cpu())  # (B, segments)
         depths.append(spec.depth(inputs.cpu().numpy() - 1))  # tokens are codes + 1
         cells_right += int(m["cells_right"].sum())
         cells_scored += int(m["cells_scored"].sum())

@@ -40,6 +40,8 @@ def test_by_depth_buckets_with_search_last():
     assert [(r["n_items"], r["exact_acc"], r["mean_iterations"]) for r in rows] == [(3, 2 / 3, 2.0), (2, 0.5, 5.0),
                                                                                       (1, 0.0, 9.0)]
     assert rows[0]["exact_ci95"] == list(wilson_interval(2, 3))
+    per_segment = np.stack([~solved, solved], axis=1)  # wrong after one segment exactly where right after two
+    assert [r["by_segment"] for r in by_depth(depths, per_segment, iters)] == [[1 / 3, 2 / 3], [0.5, 0.5], [1.0, 0.0]]
 
 
 def test_iterations_vs_depth_ranks_search_deepest_and_skips_fixed_compute():
