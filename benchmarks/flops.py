@@ -10,6 +10,7 @@ initialisation: a measure of cost per step, not a constant.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import warnings
@@ -43,4 +44,6 @@ def train_step_flops(overrides: list[str]) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(train_step_flops(sys.argv[1:])))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("overrides", nargs="*", help="train.py overrides, e.g. model=attractor task.data.size=6")
+    print(json.dumps(train_step_flops(p.parse_args().overrides)))
