@@ -22,7 +22,8 @@ def _buckets(rows: list[dict]) -> list[dict]:
 
 def depth_entry(run_dir: Path) -> dict[str, Any]:
     """One run's per-depth figures: the default mode's buckets and correlation, every mode's buckets,
-    and (models that carry state) accuracy per depth after 1..N segments at evaluation."""
+    and (models that carry state) accuracy per depth after 1..N segments at evaluation, and for a
+    Q-head the segments used and accuracy when halting, per depth."""
     ev = json.loads((run_dir / "eval.json").read_text())
     default = next(s for s in ev["sweep"] if s["mode"] == "solver")
     entry = {"by_depth": _buckets(default["by_depth"]), "iterations_vs_depth": default["iterations_vs_depth"],
@@ -30,8 +31,11 @@ def depth_entry(run_dir: Path) -> dict[str, Any]:
                                  "by_depth": _buckets(s["by_depth"])} for s in ev["sweep"]]}
     depth = run_dir / "depth" / "eval.json"
     if depth.exists():
-        rows = json.loads(depth.read_text())["sweep"][0]["by_depth"]
-        entry["segments_by_depth"] = [{"depth": r["depth"], "by_segment": r["by_segment"]} for r in rows]
+        deeper = json.loads(depth.read_text())["sweep"][0]
+        entry["segments_by_depth"] = [{"depth": r["depth"], "by_segment": r["by_segment"]} for r in deeper["by_depth"]]
+        if deeper.get("halted"):  # ACT: segments used (mean_iterations) and accuracy when halting on the Q-head
+            entry["halted_by_depth"] = _buckets(deeper["halted"]["by_depth"])
+            entry["segments_vs_depth"] = deeper["halted"]["segments_vs_depth"]
     return entry
 
 
@@ -103,6 +107,16 @@ def render_depth(summary: dict) -> str:
         c = r.get("depth", {}).get("iterations_vs_depth")
         if c:
             lines.append(f"| {name} | {c['spearman_rho']:.3f} | {c['p_value']:.2g} | {c['n_items']} |")
+    halting = {n: r["depth"] for n, r in runs.items() if "halted_by_depth" in r.get("depth", {})}
+    if halting:
+        lines += ["", "ACT halting on the Q-head, evaluated with up to the depth evaluation's segments: exact % "
+                      "(mean segments used) per depth, and Spearman correlation of segments used with depth:", "",
+                  "| run |" + head[1:-1] + " | rho |", "| --- |" + rule[1:] + " ---: |"]
+        for name, d in halting.items():
+            c = d["segments_vs_depth"]
+            lines.append(f"| {name} | " + " | ".join(f"{_pct(b['exact_acc'])} ({b['mean_iterations']:.2f})"
+                                                     for b in d["halted_by_depth"])
+                         + f" | {'–' if c is None else format(c['spearman_rho'], '.3f')} |")
     segment_runs = {n: r["depth"]["segments_by_depth"] for n, r in runs.items() if "segments_by_depth" in r.get("depth", {})}
     if segment_runs:
         lines += ["", "Exact % by depth after 1..N segments at evaluation (models that carry state):", "",

@@ -41,7 +41,8 @@ def _eval(tmp_path, name, accs, iterations):
     run = tmp_path / name
     (run / "depth").mkdir(parents=True)
     (run / "eval.json").write_text(json.dumps({"sweep": sweep}))
-    (run / "depth" / "eval.json").write_text(json.dumps({"sweep": [{"by_depth": rows}]}))
+    halted = {"by_depth": rows, "segments_vs_depth": corr}
+    (run / "depth" / "eval.json").write_text(json.dumps({"sweep": [{"by_depth": rows, "halted": halted}]}))
     return ladder.depth_entry(run)
 
 
@@ -55,7 +56,9 @@ def test_summary_means_seeds_per_depth_and_renders_tables_and_plots(tmp_path):
     text = ladder.render_depth(summary)
     assert "| search |" in text and "| attractor | 2.50 G | 80.0 [" in text
     assert "| attractor-s0 | solver (5.0) | 90.0 | 50.0 | 0.0 |" in text
-    assert "| attractor-s1 | 0.500 | 0.01 | 30 |" in text and "| attractor-s0 | 1 | 45.0 | 25.0 | 0.0 |" in text
+    assert "| attractor-s1 | 0.500 | 0.01 | 30 |" in text  # iterations vs depth
+    assert "| attractor-s1 | 70.0 (3.00) | 30.0 (5.00) | 10.0 (9.00) | 0.500 |" in text  # ACT halting by depth
+    assert "| attractor-s0 | 1 | 45.0 | 25.0 | 0.0 |" in text  # after one segment
     written = ladder.plot_study(summary, tmp_path / "ladder", 2)
     assert written == ["ladder_accuracy_by_depth.png", "ladder_iterations_by_depth.png",
                        "ladder_attractor_iterations_by_depth_sweep.png"]

@@ -45,12 +45,14 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
     Also the exact accuracy after each segment count (``by_segment``), for models with a Q-head
     the accuracy when each puzzle halts at its first segment with a positive Q-logit (else the last)
     (``halted``, with the mean segments used), and the exact accuracy (also after each segment count)
-    and iterations per reasoning depth of the puzzles (``by_depth``) with the Spearman correlation of iterations and depth
-    (``iterations_vs_depth``, None for a fixed amount of compute)."""
+    and iterations per reasoning depth of the puzzles (``by_depth``) with the Spearman correlation of
+    iterations and depth (``iterations_vs_depth``, None for a fixed amount of compute); with a Q-head,
+    the same for the halted answers and the segments used (``halted["by_depth"]``,
+    ``halted["segments_vs_depth"]``)."""
     solved = cells_right = cells_scored = n = 0
     iterations, residuals, depths, right_items = [], [], [], []
     by_segment = [0] * segments
-    halted_right, halted_segments, has_q = 0, 0.0, False
+    halted_right, halted_segments = [], []  # per item, models with a Q-head only
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
         outputs = segment_outputs(model, inputs, segments, mode)
@@ -60,12 +62,11 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         for s, r in enumerate(right):
             by_segment[s] += int(r.sum())
         if "q_halt" in out.stats:
-            has_q = True
             q = torch.stack([o.stats["q_halt"] for o in outputs], dim=1) > 0
             q[:, -1] = True
             first = q.float().argmax(dim=1)
-            halted_right += int(torch.stack(right, dim=1).gather(1, first[:, None]).sum())
-            halted_segments += float((first + 1).sum())
+            halted_right.append(torch.stack(right, dim=1).gather(1, first[:, None])[:, 0].cpu())
+            halted_segments.append((first + 1).float().cpu())
         solved += int(m["solved"].sum())
         right_items.append(torch.stack(right, dim=1).cpu())  # (B, segments)
         depths.append(spec.depth(inputs.cpu().numpy() - 1))  # tokens are codes + 1
@@ -77,6 +78,12 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         if "rel_residual" in out.stats:
             residuals.append(out.stats["rel_residual"].float().cpu())
     item_iterations, item_depths = torch.cat(iterations).numpy(), np.concatenate(depths)
+    halted = None
+    if halted_right:
+        k, used = int(torch.cat(halted_right).sum()), torch.cat(halted_segments).numpy()
+        halted = {"exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n)), "mean_segments": float(used.mean()),
+                  "by_depth": by_depth(item_depths, torch.cat(halted_right).numpy(), used),  # mean_iterations: segments
+                  "segments_vs_depth": iterations_vs_depth(item_depths, used)}
     return {
         "mode": mode, "segments": segments, "n_items": n,
         "exact_acc": solved / n, "exact_ci95": list(wilson_interval(solved, n)),
@@ -86,8 +93,7 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
         "by_segment": [{"segments": s + 1, "exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n))}
                        for s, k in enumerate(by_segment)],
-        "halted": {"exact_acc": halted_right / n, "exact_ci95": list(wilson_interval(halted_right, n)),
-                   "mean_segments": halted_segments / n} if has_q else None,
+        "halted": halted,
         "by_depth": by_depth(item_depths, torch.cat(right_items).numpy(), item_iterations),
         "iterations_vs_depth": iterations_vs_depth(item_depths, item_iterations),
     }

@@ -17,7 +17,8 @@ from attractor.tasks.puzzle import PUZZLES
 
 class ShallowOracle(torch.nn.Module):
     """Answers puzzles of depth <= 2 right (from the solution it is handed) and copies the rest; its
-    'iterations' are the puzzle's depth rank, so compute tracks depth exactly."""
+    'iterations' are the puzzle's depth rank, so compute tracks depth exactly, and its Q-head says
+    'halt' on the shallow puzzles only."""
 
     def __init__(self, q: np.ndarray, a: np.ndarray):
         super().__init__()
@@ -28,7 +29,9 @@ class ShallowOracle(torch.nn.Module):
         depth = propagation_depth(codes)
         grids = np.stack([self.answers[c.astype(np.uint8).tobytes()] if 1 <= d <= 2 else c for c, d in zip(codes, depth)])
         logits = F.one_hot(torch.as_tensor(grids.astype(np.int64)) + 1, 8).float()
-        return ModelOutput(logits, {"iterations": torch.as_tensor(depth_order(depth), dtype=torch.float32)})
+        shallow = torch.as_tensor((depth >= 1) & (depth <= 2))
+        return ModelOutput(logits, {"iterations": torch.as_tensor(depth_order(depth), dtype=torch.float32),
+                                    "q_halt": shallow.float() * 2 - 1})
 
 
 def test_by_depth_buckets_with_search_last():
@@ -61,6 +64,9 @@ def test_score_reports_accuracy_and_iterations_per_depth(tmp_path):
     assert result["exact_acc"] == pytest.approx(0.5)
     assert [r["mean_iterations"] for r in result["by_depth"]] == [1.0, 2.0, 3.0, 4.0]
     assert result["iterations_vs_depth"]["spearman_rho"] == pytest.approx(1.0)
+    halted = score(model, PUZZLES["sudoku"], GridDataset(gs), "solver", 7, "cpu", segments=3)["halted"]
+    assert [(r["exact_acc"], r["mean_iterations"]) for r in halted["by_depth"]] == [(1, 1), (1, 1), (0, 3), (0, 3)]
+    assert halted["segments_vs_depth"]["spearman_rho"] == pytest.approx(np.sqrt(0.8))  # halting ties depths 1-2 and 3-4: ranks 6.5, 18.5 vs 3.5 .. 21.5
     sweep = [result, {**result, "mean_iterations": 8.0}]
     plot_sweep_by_depth(sweep, tmp_path / "sweep.png", "t")
     plot_accuracy_by_depth({"oracle": result["by_depth"]}, tmp_path / "acc.png", "t", trained_max=2)
