@@ -127,7 +127,7 @@ TRAIN_DEPTHS, TEST_DEPTHS = (1, 2, 3), (1, 2, 3, 4, 5, 6, -1)
 _LADDER_SWEEP = "[none,'iters=1','iters=2','iters=4','iters=8','iters=16','iters=32',solver]"
 _LADDER_LOOPS = "['iters=1','iters=2','iters=4','iters=8','iters=16','iters=32',solver]"
 LADDER = Study(
-    name="ladder", steps=2000,
+    name="ladder", steps=4000,  # calibration: transformer 2,000 steps in 79 s, val still +1.0 pt over the last 20%
     common=["task.data.size=6", "task.data.blanks=[6,26]", f"task.data.train_depths=[{','.join(map(str, TRAIN_DEPTHS))}]",
             f"task.data.test_depths=[{','.join(map(str, TEST_DEPTHS))}]", "task.data.n_train=3000",
             "task.data.n_val=300", f"task.data.n_test={150 * len(TEST_DEPTHS)}", "task.batch_size=32",
