@@ -17,7 +17,8 @@ def correct_at_k(record: Mapping[str, Any], k: int, weightings: Sequence[WeightS
     parts = record["particles"][:k]
     answers = [p["answer"] for p in parts]
     energies = {e: [p["energies"][e] for p in parts] for e in parts[0]["energies"]}
-    picks = select_all(answers, energies, weightings)
+    confidences = [p["confidence"] for p in parts] if all("confidence" in p for p in parts) else None
+    picks = select_all(answers, energies, weightings, confidences)
     if "greedy" in record:
         picks["greedy"] = record["greedy"]["answer"]
     return {m: a == record["gold"] for m, a in picks.items()} | {"pass@k": any(p["correct"] for p in parts)}
