@@ -1,11 +1,11 @@
 """Post-hoc analysis of a run's records: accuracy vs K and how well each energy flags correctness."""
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 from attractor.decoding.selection import select_all
 from attractor.decoding.weights import WeightSpec
@@ -58,9 +58,8 @@ def paired_sign_test(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, fl
         raise ValueError(f"paired_sign_test: {len(a)} vs {len(b)} outcomes")
     wins = sum(x and not y for x, y in zip(a, b))
     losses = sum(y and not x for x, y in zip(a, b))
-    n = wins + losses
-    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
-    return wins, losses, min(1.0, 2 * tail)
+    p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+    return wins, losses, float(p)
 
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
