@@ -18,6 +18,7 @@ outputs/gibbs_synthetic/); ``report`` writes the results JSON, its tables and th
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import platform
@@ -148,6 +149,16 @@ def train_model(study: Study, model: str) -> dict[str, Any]:
     return result.metrics
 
 
+def val_loss_curve(run_dir: Path) -> list[dict[str, float]]:
+    """Validation loss (nats/char) at every validation of the run (the CSV logger's rows), to say
+    whether training had flattened when the time cap stopped it."""
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return []
+    with path.open() as fh:
+        return [{"step": int(r["step"]), "val_loss": float(r["val/loss"])} for r in csv.DictReader(fh) if r.get("val/loss")]
+
+
 def checkpoint(study: Study, model: str) -> Path:
     path = study.model_dir(model) / "train" / "checkpoints" / "last.ckpt"
     if not path.is_file():
@@ -255,7 +266,8 @@ def score(study: Study, model: str) -> dict[str, Any]:
     result |= {
         "model": model,
         "parameters": metrics["parameters"],
-        "training": {k: metrics[k] for k in ("steps", "train_time_s", "train_cpu_time_s", "final")},
+        "training": {**{k: metrics[k] for k in ("steps", "train_time_s", "train_cpu_time_s", "final")},
+                     "val_loss_curve": val_loss_curve(mdir / "train")},
         "dev_choice": {**choice, "labels": {str(k): v for k, v in choice["labels"].items()}},
         "particles": particle_stats(records),
         "decoding": {s: json.loads((d / "summary.json").read_text())["wall_s"]
