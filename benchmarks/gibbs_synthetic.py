@@ -70,7 +70,7 @@ PRESETS = {
     # the cosine schedule ends near the time cap.
     "full": Preset(
         arithmetic=ArithmeticConfig(steps=3, max_value=99, ops="+-"),
-        n_train=200_000, n_dev=400, n_test=1000, k=32, ks=(1, 2, 4, 8, 16, 32), temperatures=(0.6, 0.8, 1.0, 1.2),
+        n_train=200_000, n_dev=300, n_test=1000, k=32, ks=(1, 2, 4, 8, 16, 32), temperatures=(0.6, 0.8, 1.0, 1.2),
         train=("task.seq_len=128", "task.batch_size=32", "model.dim=128", "optim.lr=3e-3", "optim.warmup_steps=100",
                "train.max_steps=2600", "train.max_time_s=1200", "train.val_every_steps=500",
                "train.checkpoint_every_steps=500", "train.val_max_items=64"),
