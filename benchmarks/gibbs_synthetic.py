@@ -287,7 +287,10 @@ def run_stage(study: Study, model: str, stage: str) -> None:
         train_model(study, model)
     elif stage == "dev":
         for t in study.preset.temperatures:
-            decode(study, model, "dev", t, dev_dir(study, model, t))
+            summary = decode(study, model, "dev", t, dev_dir(study, model, t))
+            methods = summary["methods"]
+            print(f"[{model}] dev T={t:g}: greedy {methods['greedy']['accuracy']:.3f}, "
+                  f"majority@{study.preset.k} {methods['majority']['accuracy']:.3f}", flush=True)
     elif stage == "test":
         decode(study, model, "test", dev_choice(study, model)["temperature"], mdir / "test")
     elif stage == "hf":
@@ -353,11 +356,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="study folder (default outputs/gibbs_synthetic[_smoke])")
     parser.add_argument("--model", choices=MODELS, help="run this model's pipeline")
     parser.add_argument("--stage", choices=("data", *STAGES, "report"), help="run (redo) only this stage")
+    parser.add_argument("--steps", type=int, help="arithmetic steps per problem instead of the preset's "
+                        "(use a fresh --out: the problems change)")
     parser.add_argument("--results", type=Path, default=ROOT / "docs/results/gibbs_synthetic.json",
                         help="report: the results JSON (tables and plots go beside it)")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "outputs" / ("gibbs_synthetic" if args.preset == "full" else f"gibbs_synthetic_{args.preset}")
-    study = Study(out, PRESETS[args.preset])
+    preset = PRESETS[args.preset]
+    if args.steps is not None:
+        preset = dataclasses.replace(preset, arithmetic=dataclasses.replace(preset.arithmetic, steps=args.steps))
+    study = Study(out, preset)
     if args.stage == "data":
         print(json.dumps(write_data(study), indent=2))
     elif args.stage == "report":
