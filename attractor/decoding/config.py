@@ -53,7 +53,10 @@ class DecodeConfig:
     def __post_init__(self) -> None:
         self.weights = [w if isinstance(w, WeightSpec) else parse_weight_spec(w) for w in self.weights]
         for name in self.energies:
-            get_energy(name)
+            try:
+                get_energy(name)
+            except KeyError as e:
+                raise KeyError(f"energies: {e.args[0]}") from None
         if self.extraction not in EXTRACTION_MODES:
             raise ValueError(f"extraction: unknown mode {self.extraction!r}; valid: {', '.join(EXTRACTION_MODES)}")
         for key in ("k", "questions_per_batch", "confidence_window"):

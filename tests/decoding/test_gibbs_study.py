@@ -102,6 +102,15 @@ def test_bad_k_and_missing_labels_name_the_key():
         choose_on_dev(DEV, [4], [WeightSpec("uniform")])
 
 
+def test_bad_energy_or_kernel_names_the_key():
+    from attractor.decoding.config import DecodeConfig
+
+    with pytest.raises(KeyError, match="energies: unknown energy 'spectral'; valid: hidden_svd_entropy"):
+        DecodeConfig(energies=["nll", "spectral"])
+    with pytest.raises(KeyError, match="weights: unknown name 'gauss'"):
+        DecodeConfig(weights=[{"name": "gauss"}])
+
+
 def test_train_dev_test_questions_are_disjoint(tmp_path):
     spec = CorpusSpec(n_train=300, n_eval=60, arithmetic=ArithmeticConfig(steps=1, max_value=20), train_seed=1,
                       eval_seed=2, n_dev=40, dev_seed=3)
