@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM
 from attractor.decoding.answers import extract_answer
 from attractor.decoding.arithmetic import TEMPLATE, generate_problems
 from attractor.decoding.datasets import build_prompt
-from attractor.decoding.energies import ENERGIES, compute_energies
+from attractor.decoding.energies import ENERGIES, SOLVER_ENERGIES, compute_energies
 from attractor.decoding import samplers
 from attractor.decoding.samplers import HFSampler, SamplingParams
 from attractor.decoding.selection import select_all
@@ -88,7 +88,7 @@ def main() -> None:
 
     def scoring_only(cloud):
         answers = [extract_answer(p.text) for p in cloud]
-        return select_all(answers, compute_energies(list(ENERGIES), cloud), WEIGHTINGS)
+        return select_all(answers, compute_energies([e for e in ENERGIES if e not in SOLVER_ENERGIES], cloud), WEIGHTINGS)
 
     def full():
         (cloud,) = sampler.sample([prompt], args.k, params)

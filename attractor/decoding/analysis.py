@@ -1,11 +1,11 @@
 """Post-hoc analysis of a run's records: accuracy vs K and how well each energy flags correctness."""
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 from attractor.decoding.selection import select_all
 from attractor.decoding.weights import WeightSpec
@@ -17,7 +17,8 @@ def correct_at_k(record: Mapping[str, Any], k: int, weightings: Sequence[WeightS
     parts = record["particles"][:k]
     answers = [p["answer"] for p in parts]
     energies = {e: [p["energies"][e] for p in parts] for e in parts[0]["energies"]}
-    picks = select_all(answers, energies, weightings)
+    confidences = [p["confidence"] for p in parts] if all("confidence" in p for p in parts) else None
+    picks = select_all(answers, energies, weightings, confidences)
     if "greedy" in record:
         picks["greedy"] = record["greedy"]["answer"]
     return {m: a == record["gold"] for m, a in picks.items()} | {"pass@k": any(p["correct"] for p in parts)}
@@ -57,9 +58,8 @@ def paired_sign_test(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, fl
         raise ValueError(f"paired_sign_test: {len(a)} vs {len(b)} outcomes")
     wins = sum(x and not y for x, y in zip(a, b))
     losses = sum(y and not x for x, y in zip(a, b))
-    n = wins + losses
-    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
-    return wins, losses, min(1.0, 2 * tail)
+    p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+    return wins, losses, float(p)
 
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:

@@ -43,6 +43,8 @@ class DecodeConfig:
     """Also decode each question greedily (one more trajectory) for the greedy baseline."""
     questions_per_batch: int = 1
     """Questions sampled together (each with K particles) in one batched call."""
+    confidence_window: int = 8
+    """Tokens per sliding window of DeepConf's lowest-window confidence (the ``deepconf`` vote)."""
     hidden_module: str | None = None
     """Module whose output is hooked for ``hidden_svd_entropy`` (e.g. ``model.layers.15``)."""
     seed: int = 0
@@ -51,10 +53,13 @@ class DecodeConfig:
     def __post_init__(self) -> None:
         self.weights = [w if isinstance(w, WeightSpec) else parse_weight_spec(w) for w in self.weights]
         for name in self.energies:
-            get_energy(name)
+            try:
+                get_energy(name)
+            except KeyError as e:
+                raise KeyError(f"energies: {e.args[0]}") from None
         if self.extraction not in EXTRACTION_MODES:
             raise ValueError(f"extraction: unknown mode {self.extraction!r}; valid: {', '.join(EXTRACTION_MODES)}")
-        for key in ("k", "questions_per_batch"):
+        for key in ("k", "questions_per_batch", "confidence_window"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.few_shot < 0:

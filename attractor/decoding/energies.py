@@ -63,6 +63,26 @@ def hidden_svd_entropy(hidden: torch.Tensor) -> float:
     return _normalised_entropy(torch.linalg.svdvals(h))
 
 
+def solver_mean(values: torch.Tensor, name: str) -> float:
+    """Mean over the trajectory's tokens of one per-token solver statistic (the attractor LM's
+    relative residual at the fixed point, or the evaluations of f the solve took): a trajectory
+    through positions the solver settles easily should be one the model is sure of."""
+    return float(_nonempty(values, name).mean())
+
+
+def lowest_window_confidence(confidences: torch.Tensor, window: int = 8) -> float:
+    """DeepConf's "lowest group confidence" (Fu et al. 2025, arXiv 2508.15260, eq. 3-5): the
+    minimum over sliding windows of ``window`` consecutive tokens of the mean token confidence
+    (the whole trajectory when it is shorter). A trajectory is only as trustworthy as its
+    weakest stretch; DeepConf uses it as the trajectory's vote weight."""
+    c = _nonempty(confidences, "lowest_window_confidence")
+    if window < 1:
+        raise ValueError(f"lowest_window_confidence: window must be >= 1, got {window}")
+    if c.numel() <= window:
+        return float(c.mean())
+    return float(c.unfold(0, window, 1).mean(-1).min())
+
+
 def _hidden_of(p: Particle) -> torch.Tensor:
     if p.hidden is None:
         raise ValueError("hidden_svd_entropy needs hidden states: give the sampler a hidden_module")
@@ -76,6 +96,22 @@ ENERGIES: dict[str, Callable[[Particle], float]] = {
     "hidden_svd_entropy": lambda p: hidden_svd_entropy(_hidden_of(p)),
 }
 NEEDS_HIDDEN = frozenset({"hidden_svd_entropy"})
+SOLVER_ENERGIES = {"solver_residual": "rel_residual", "solver_iterations": "iterations"}
+"""Energies read from the attractor LM's per-token solver statistics (energy -> statistic)."""
+
+
+def _solver_energy(energy: str) -> Callable[[Particle], float]:
+    stat = SOLVER_ENERGIES[energy]
+
+    def compute(p: Particle) -> float:
+        if stat not in p.solver:
+            raise ValueError(f"{energy} needs the solver statistic {stat!r}: decode a model that solves (attractor)")
+        return solver_mean(p.solver[stat], energy)
+
+    return compute
+
+
+ENERGIES |= {name: _solver_energy(name) for name in SOLVER_ENERGIES}
 
 
 def get_energy(name: str) -> Callable[[Particle], float]:

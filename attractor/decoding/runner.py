@@ -19,7 +19,7 @@ import torch
 from attractor.decoding.answers import extract_answer
 from attractor.decoding.config import DecodeConfig
 from attractor.decoding.datasets import Problem
-from attractor.decoding.energies import compute_energies
+from attractor.decoding.energies import compute_energies, lowest_window_confidence
 from attractor.decoding.particle import Particle
 from attractor.decoding.samplers import Sampler
 from attractor.decoding.selection import gibbs_weights, method_names, select_all
@@ -34,7 +34,8 @@ def score_question(problem: Problem, particles: Sequence[Particle], cfg: DecodeC
     answers = [extract_answer(p.text, cfg.extraction) for p in particles]
     energies = compute_energies(cfg.energies, particles)
     weights = gibbs_weights(energies, cfg.weights, len(particles))
-    picks = select_all(answers, energies, cfg.weights)
+    confidences = particle_confidences(particles, cfg.confidence_window)
+    picks = select_all(answers, energies, cfg.weights, confidences)
     return {
         "id": problem.id,
         "question": problem.question,
@@ -47,6 +48,7 @@ def score_question(problem: Problem, particles: Sequence[Particle], cfg: DecodeC
                 "n_tokens": p.n_tokens,
                 "energies": {name: values[i] for name, values in energies.items()},
             }
+            | ({} if confidences is None else {"confidence": confidences[i]})
             for i, (p, a) in enumerate(zip(particles, answers))
         ],
         "weights": weights,
@@ -54,6 +56,13 @@ def score_question(problem: Problem, particles: Sequence[Particle], cfg: DecodeC
         "correct": {m: a == problem.answer for m, a in picks.items()}
         | {"pass@k": any(a == problem.answer for a in answers)},
     }
+
+
+def particle_confidences(particles: Sequence[Particle], window: int) -> list[float] | None:
+    """Each particle's DeepConf lowest-window confidence, or None when the sampler gave none."""
+    if any(p.confidences is None for p in particles):
+        return None
+    return [lowest_window_confidence(p.confidences, window) for p in particles]
 
 
 def summarize(records: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
@@ -104,7 +113,8 @@ def run_decoding(
                     record["correct"]["greedy"] = answer == record["gold"]
                 write(json.dumps(record))
             records += batch_records
-    methods = (["greedy"] if cfg.greedy else []) + method_names(cfg.energies, cfg.weights) + ["pass@k"]
+    has_confidence = "deepconf" in records[0]["predictions"]
+    methods = (["greedy"] if cfg.greedy else []) + method_names(cfg.energies, cfg.weights, has_confidence) + ["pass@k"]
     summary = {
         "k": cfg.k,
         "n_questions": len(records),

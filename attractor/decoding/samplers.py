@@ -88,18 +88,27 @@ class _LastPositionHook:
         self.steps = []
 
 
-def token_stats(step_logits: Sequence[torch.Tensor], tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log-prob of the chosen token and predictive entropy from raw logits.
+CONFIDENCE_TOP_K = 20
+"""DeepConf's k: token confidence averages the log-probs of the k most likely tokens."""
+
+
+def token_stats(step_logits: Sequence[torch.Tensor], tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-token log-prob of the chosen token, predictive entropy and DeepConf token confidence,
+    all from raw logits.
 
     ``step_logits[t]`` is (N, V) and ``tokens`` (N, T); one step at a time so a large vocabulary
-    never needs an (N, T, V) log-softmax at once. Returns two (N, T) float32 tensors.
+    never needs an (N, T, V) log-softmax at once. The confidence is DeepConf's
+    C_t = -(1/k) sum_{j<=k} log p_t(j) over the k = min(20, V) most likely tokens (Fu et al. 2025,
+    "Deep Think with Confidence", arXiv 2508.15260): high when the distribution is peaked.
+    Returns three (N, T) float32 tensors.
     """
-    logprobs, entropies = [], []
+    logprobs, entropies, confidences = [], [], []
     for t, logits in enumerate(step_logits):
         logp = torch.log_softmax(logits.float(), dim=-1)
         logprobs.append(logp.gather(1, tokens[:, t : t + 1]).squeeze(1))
         entropies.append(torch.special.entr(logp.exp()).sum(-1))
-    return torch.stack(logprobs, 1), torch.stack(entropies, 1)
+        confidences.append(-logp.topk(min(CONFIDENCE_TOP_K, logp.shape[-1]), dim=-1).values.mean(-1))
+    return torch.stack(logprobs, 1), torch.stack(entropies, 1), torch.stack(confidences, 1)
 
 
 def trajectory_length(ids: Sequence[int], eos_ids: set[int], decode: Callable[[list[int]], str], stop: Sequence[str]) -> int:
@@ -126,9 +135,12 @@ def to_particles(
     eos_ids: set[int],
     decode: Callable[[list[int]], str],
     stop: Sequence[str],
+    solver: dict[str, torch.Tensor] | None = None,
 ) -> list[Particle]:
-    """Cut each generated row (N, T) to its own length and attach its per-token statistics."""
-    logprobs, entropies = token_stats(step_logits, tokens)
+    """Cut each generated row (N, T) to its own length and attach its per-token statistics
+    (``solver``: name -> (N, T) solver statistics, when the model reports them)."""
+    logprobs, entropies, confidences = token_stats(step_logits, tokens)
+    solver = solver or {}
     particles = []
     for i, row in enumerate(tokens.tolist()):
         n = trajectory_length(row, eos_ids, decode, stop)
@@ -136,7 +148,8 @@ def to_particles(
         for s in stop:
             text = text.split(s, 1)[0]
         particles.append(
-            Particle(row[:n], text, logprobs[i, :n], entropies[i, :n], None if hidden is None else hidden[i, :n])
+            Particle(row[:n], text, logprobs[i, :n], entropies[i, :n], None if hidden is None else hidden[i, :n],
+                     confidences[i, :n], {name: values[i, :n] for name, values in solver.items()})
         )
     return particles
 
@@ -225,7 +238,12 @@ class NativeSampler(Sampler):
     ``use_cache``: each prompt runs once, its K particles share its key/value cache, and each step
     feeds one token per row. Once the context outgrows ``max_len`` every step re-runs the model on
     the last ``max_len`` tokens, as without a cache (a sliding window would move every position).
-    Other models re-run the full forward each step."""
+    Other models re-run the full forward each step.
+
+    A model whose output carries solver statistics (the attractor: ``stats["iterations"]`` and
+    ``stats["rel_residual"]`` per row) has them kept per generated token in ``Particle.solver``:
+    with the cache, the solve of that token's position alone (the first token: the prompt's
+    worst position); without it, the worst position of the re-run window."""
 
     def __init__(
         self,
@@ -268,6 +286,7 @@ class NativeSampler(Sampler):
         n, prompt_len = ids.shape
         finished = torch.zeros(n, dtype=torch.bool, device=self.device)
         step_logits: list[torch.Tensor] = []
+        step_solver: list[dict[str, torch.Tensor]] = []
         self.hook.reset()
         cache, in_cache = None, None  # the decode cache and the rows it holds
         for step in range(params.max_new_tokens):
@@ -277,21 +296,22 @@ class NativeSampler(Sampler):
             if self.use_cache and (self.max_len is None or ids.shape[1] <= self.max_len):
                 if step == 0:  # each prompt once; its K particles share its cache
                     cache = self.model.init_cache()
-                    out = self.model(ids[::k], cache=cache).logits[:, -1, :].float()
+                    out, solver = _last_logits(self.model(ids[::k], cache=cache))
                     in_cache = torch.arange(len(prompts), device=self.device).repeat_interleave(k)
                     cache.select(in_cache)
-                    out = out[in_cache]
+                    out, solver = out[in_cache], {name: v[in_cache] for name, v in solver.items()}
                     self.hook.repeat_last(in_cache)
                     in_cache = torch.arange(n, device=self.device)
                 else:
                     if len(active) < len(in_cache):
                         cache.select(torch.searchsorted(in_cache, active))
                         in_cache = active
-                    out = self.model(ids[active, -1:], cache=cache).logits[:, -1, :].float()
+                    out, solver = _last_logits(self.model(ids[active, -1:], cache=cache))
             else:
                 window = ids if self.max_len is None else ids[:, -self.max_len :]
-                out = self.model(window[active]).logits[:, -1, :].float()
+                out, solver = _last_logits(self.model(window[active]))
             logits = out.new_zeros((n, out.shape[-1])).index_copy_(0, active, out)
+            step_solver.append({name: v.new_zeros(n).index_copy_(0, active, v) for name, v in solver.items()})
             self.hook.expand_last(active, n)
             step_logits.append(logits.cpu())
             nxt = _draw(logits, params)
@@ -302,10 +322,21 @@ class NativeSampler(Sampler):
             if finished.all():
                 break
         hidden = self.hook.stacked()
+        solver = {name: torch.stack([s[name] for s in step_solver], 1).cpu() for name in step_solver[0]}
         return to_particles(
             ids[:, prompt_len:].cpu(), step_logits, hidden,
-            set() if self.eos_id is None else {self.eos_id}, self.tokenizer.decode, params.stop,
+            set() if self.eos_id is None else {self.eos_id}, self.tokenizer.decode, params.stop, solver,
         )
+
+
+SOLVER_STATS = ("iterations", "rel_residual")
+"""Per-row solver statistics a NativeSampler keeps per token when the model's output has them."""
+
+
+def _last_logits(output: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The last position's logits (rows, V) and the rows' solver statistics (name -> (rows,))."""
+    stats = getattr(output, "stats", None) or {}
+    return output.logits[:, -1, :].float(), {name: stats[name].float() for name in SOLVER_STATS if name in stats}
 
 
 def _draw(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:

@@ -40,12 +40,12 @@ def lowest_energy(answers: Sequence[Answer], energies: Sequence[float]) -> Answe
     return answers[min(scored)[1]] if scored else None
 
 
-def method_names(energies: Sequence[str], weightings: Sequence[WeightSpec]) -> list[str]:
-    """The names ``select_all`` returns, in a stable order."""
+def method_names(energies: Sequence[str], weightings: Sequence[WeightSpec], confidence: bool = False) -> list[str]:
+    """The names ``select_all`` returns, in a stable order (``deepconf`` when given confidences)."""
     names = ["majority"] + [f"best_of_n[{e}]" for e in energies]
     for w in weightings:
         names += [f"gibbs[{e}|{w.label}]" for e in energies] if w.uses_energy else [f"gibbs[{w.label}]"]
-    return names
+    return names + (["deepconf"] if confidence else [])
 
 
 def gibbs_weights(
@@ -63,12 +63,19 @@ def gibbs_weights(
 
 
 def select_all(
-    answers: Sequence[Answer], energies: Mapping[str, Sequence[float]], weightings: Sequence[WeightSpec]
+    answers: Sequence[Answer], energies: Mapping[str, Sequence[float]], weightings: Sequence[WeightSpec],
+    confidences: Sequence[float] | None = None,
 ) -> dict[str, Answer]:
-    """Every particle-based method's answer, all computed from the same particles (paired)."""
+    """Every particle-based method's answer, all computed from the same particles (paired).
+
+    ``confidences`` (each particle's DeepConf lowest-window confidence, ``energies.
+    lowest_window_confidence``) adds ``deepconf``: DeepConf's confidence-weighted majority vote
+    (Fu et al. 2025, arXiv 2508.15260), over all K particles (its top-eta filtering is not applied)."""
     picks: dict[str, Answer] = {"majority": majority_vote(answers)}
     for name, values in energies.items():
         picks[f"best_of_n[{name}]"] = lowest_energy(answers, values)
     for method, w in gibbs_weights(energies, weightings, len(answers)).items():
         picks[method] = weighted_vote(answers, w)
+    if confidences is not None:
+        picks["deepconf"] = weighted_vote(answers, confidences)
     return picks

@@ -75,15 +75,22 @@ def markdown_tables(table: dict[str, dict[int, dict[str, Any]]], baseline: str =
             f"(questions only this method gets right / only {baseline} gets right, exact sign-test p)\n\n{diff}")
 
 
+def decode_split(ckpt: str | Path, corpus_dir: str | Path, cfg: DecodeConfig, out_dir: str | Path,
+                 limit: int | None = None, device: str = "cpu", split: str = "test") -> dict[str, Any]:
+    """Decode the corpus's ``test`` (held-out) or ``dev`` problems with the checkpoint (the first
+    ``limit`` of them), K particles each plus greedy; writes the run folder, returns its summary."""
+    problems = read_heldout(corpus_dir, limit, split)
+    prompts = [build_prompt(p.question, (), TEMPLATE) for p in problems]
+    return run_decoding(problems, prompts, native_sampler(ckpt, cfg.hidden_module, device), cfg, out_dir)
+
+
 def evaluate(ckpt: str | Path, corpus_dir: str | Path, cfg: DecodeConfig, out_dir: str | Path,
              limit: int | None = None, ks: Sequence[int] = (1, 4, 8, 16), device: str = "cpu") -> dict[str, Any]:
     """Decode the held-out problems with K = max(ks) particles each, then score every method at each
     K on the first K particles (paired); writes the run, its plots, ``k_table.json`` and ``k_table.md``."""
     if max(ks) > cfg.k:
         raise ValueError(f"ks go up to {max(ks)} but the config samples k={cfg.k} particles")
-    problems = read_heldout(corpus_dir, limit)
-    prompts = [build_prompt(p.question, (), TEMPLATE) for p in problems]
-    summary = run_decoding(problems, prompts, native_sampler(ckpt, cfg.hidden_module, device), cfg, out_dir)
+    summary = decode_split(ckpt, corpus_dir, cfg, out_dir, limit, device)
     records = list(read_records(out_dir))
     figures = plot_run(records, cfg.weights, out_dir)
     table = k_table(records, ks, cfg.weights)

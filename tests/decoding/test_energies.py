@@ -7,6 +7,7 @@ from attractor.decoding.energies import (
     compute_energies,
     get_energy,
     hidden_svd_entropy,
+    lowest_window_confidence,
     nll,
     psd_spectral_entropy,
     token_entropy,
@@ -50,7 +51,7 @@ def test_empty_trajectory_and_bad_shape_are_errors():
 
 
 def test_registry_names_valid_energies_and_reads_the_right_field():
-    with pytest.raises(KeyError, match="valid: hidden_svd_entropy, nll, psd_spectral_entropy, token_entropy"):
+    with pytest.raises(KeyError, match="valid: hidden_svd_entropy, nll, psd_spectral_entropy, solver_iterations, solver_residual, token_entropy"):
         get_energy("spectral")
     p = Particle([1, 2], "x", torch.tensor([math.log(0.5), math.log(0.5)]), torch.tensor([0.1, 0.3]), torch.eye(2))
     out = compute_energies(["nll", "token_entropy", "hidden_svd_entropy"], [p, p])
@@ -59,3 +60,23 @@ def test_registry_names_valid_energies_and_reads_the_right_field():
     assert out["hidden_svd_entropy"] == pytest.approx([1.0] * 2)
     with pytest.raises(ValueError, match="hidden_module"):
         compute_energies(["hidden_svd_entropy"], [Particle([1], "x", torch.zeros(1), torch.zeros(1))])
+
+
+def test_solver_energies_read_the_per_token_statistics():
+    p = Particle([1, 2], "x", torch.zeros(2), torch.zeros(2),
+                 solver={"rel_residual": torch.tensor([1e-3, 3e-3]), "iterations": torch.tensor([4.0, 7.0])})
+    out = compute_energies(["solver_residual", "solver_iterations"], [p])
+    assert out == {"solver_residual": [pytest.approx(2e-3)], "solver_iterations": [pytest.approx(5.5)]}
+    with pytest.raises(ValueError, match="solver_residual needs the solver statistic 'rel_residual'"):
+        compute_energies(["solver_residual"], [Particle([1], "x", torch.zeros(1), torch.zeros(1))])
+
+
+def test_lowest_window_confidence_hand_values():
+    c = torch.tensor([5.0, 4.0, 1.0, 2.0, 6.0, 6.0])
+    # windows of 2: 4.5, 2.5, 1.5, 4, 6 -> 1.5; of 3: 10/3, 7/3, 3, 14/3 -> 7/3
+    assert lowest_window_confidence(c, 2) == pytest.approx(1.5)
+    assert lowest_window_confidence(c, 3) == pytest.approx(7 / 3)
+    assert lowest_window_confidence(c, 8) == pytest.approx(4.0)  # shorter than a window: its mean
+    assert lowest_window_confidence(c, 1) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="window"):
+        lowest_window_confidence(c, 0)

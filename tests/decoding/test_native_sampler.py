@@ -49,6 +49,8 @@ def test_native_particles_use_raw_logits_and_stop_at_eos():
             torch.testing.assert_close(p.logprobs, raw[prev, p.token_ids])
             torch.testing.assert_close(p.entropies, -(raw[prev].exp() * raw[prev]).sum(-1))
             torch.testing.assert_close(p.hidden, model.table.weight.detach()[prev])
+            torch.testing.assert_close(p.confidences, -raw[prev].mean(-1))  # DeepConf top-20 of 9 tokens: all
+            assert p.solver == {}
             assert eos not in p.token_ids[:-1] and "$" not in p.text
             ended_early += p.n_tokens < 12
     assert ended_early > 0
@@ -101,3 +103,24 @@ def test_project_model_through_native_sampler():
     assert len(cloud) == 3
     for p in cloud:
         assert len(p.logprobs) == p.n_tokens <= 10 and bool((p.logprobs <= 0).all())
+
+
+class SolvingBigram(Bigram):
+    """A Bigram that reports per-row solver statistics, as the attractor does: a row's iterations
+    are its current token id, so each generated token's statistic is known."""
+
+    def forward(self, ids, cache=None):
+        out = super().forward(ids)
+        return SimpleNamespace(logits=out.logits, stats={"iterations": ids[:, -1].float(), "rel_residual": ids[:, -1] / 100.0,
+                                                         "converged": torch.ones(len(ids), dtype=torch.bool)})
+
+
+def test_native_sampler_keeps_per_token_solver_statistics():
+    sampler = NativeSampler(SolvingBigram(), CharTok(), eos_id=ALPHABET.index("$"))
+    torch.manual_seed(1)
+    for prompt, cloud in zip(["ab", "c+a"], sampler.sample(["ab", "c+a"], 3, SamplingParams(max_new_tokens=6))):
+        for p in cloud:
+            prev = torch.tensor([CharTok().encode(prompt)[-1]] + p.token_ids[:-1], dtype=torch.float)
+            assert set(p.solver) == {"iterations", "rel_residual"}
+            torch.testing.assert_close(p.solver["iterations"], prev)
+            torch.testing.assert_close(p.solver["rel_residual"], prev / 100)

@@ -1,0 +1,383 @@
+"""Gibbs-basin decoding on the synthetic arithmetic task with a model strong enough to judge it
+(issue 15): train a char-level LM of ours, choose the decoding settings on dev, score test once.
+
+    python -m benchmarks.gibbs_synthetic --stage data                      # train/dev/test problems
+    OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model transformer &   # one core each:
+    OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model attractor &     # train, dev, test, (hf), score
+    wait; python -m benchmarks.gibbs_synthetic --stage report              # docs/results/gibbs_synthetic.*
+
+A model's pipeline runs the stages it has not finished yet (``--stage`` runs one and redoes it):
+``train`` (train.py's harness in this process, capped by ``train.max_time_s``), ``dev`` (K particles
+per dev problem at each temperature of the grid), ``test`` (at the temperature chosen on dev),
+``hf`` (transformer only: exported as a transformers Llama, greedy through ``HFSampler`` on the
+first test problems, compared with the native greedy answers) and ``score`` (the dev choice of
+temperature and Gibbs variant, then every method on test; ``result.json``). ``--preset smoke``
+does the same at toy size in seconds. Outputs live under ``--out`` (default
+outputs/gibbs_synthetic/); ``report`` writes the results JSON, its tables and the plots.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from attractor.decoding.arithmetic import ArithmeticConfig  # noqa: E402
+from attractor.decoding.config import DecodeConfig, load_config  # noqa: E402
+from attractor.io import write_json, write_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("transformer", "attractor")
+STAGES = ("train", "dev", "test", "hf", "score")
+TOKEN_ENERGIES = ["nll", "token_entropy", "psd_spectral_entropy", "hidden_svd_entropy"]
+SOLVER_ENERGIES = ["solver_residual", "solver_iterations"]
+WEIGHTS = [{"name": "inverse_power", "p": 2.0}] + [{"name": "boltzmann", "beta": b} for b in (1.0, 3.0, 10.0, 30.0, 100.0)] + [{"name": "uniform"}]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of one study: the problems, the training budget and the decoding grid."""
+
+    arithmetic: ArithmeticConfig
+    n_train: int
+    n_dev: int
+    n_test: int
+    k: int
+    ks: tuple[int, ...]
+    temperatures: tuple[float, ...]
+    train: tuple[str, ...]
+    models: dict[str, tuple[str, ...]]
+    hf_problems: int
+    questions_per_batch: int
+    max_new_tokens: int
+
+
+PRESETS = {
+    # 3-step problems: the 2-step task reached 86% greedy after 10 CPU minutes (../shared/REFERENCE.md),
+    # too close to the top of the 60-90% range for a 20-minute budget. max_steps: what one loaded core
+    # fits in 20 minutes (measured 1.8-2.1 steps/s for the transformer, 1.0 for the attractor), so
+    # the cosine schedule ends near the time cap.
+    "full": Preset(
+        arithmetic=ArithmeticConfig(steps=3, max_value=99, ops="+-"),
+        n_train=200_000, n_dev=300, n_test=1000, k=32, ks=(1, 2, 4, 8, 16, 32), temperatures=(0.6, 0.8, 1.0, 1.2),
+        train=("task.seq_len=128", "task.batch_size=32", "model.dim=128", "optim.lr=3e-3", "optim.warmup_steps=100",
+               "train.max_steps=2600", "train.max_time_s=1200", "train.val_every_steps=500",
+               "train.checkpoint_every_steps=500", "train.val_max_items=64"),
+        models={"transformer": ("model.n_layers=4",), "attractor": ("model.backbone_layers=2", "model.f_layers=2",
+                                                                    "train.max_steps=1200")},
+        hf_problems=200, questions_per_batch=32, max_new_tokens=64,
+    ),
+    "smoke": Preset(
+        arithmetic=ArithmeticConfig(steps=1, max_value=9, ops="+"),
+        n_train=60, n_dev=5, n_test=6, k=4, ks=(1, 2, 4), temperatures=(0.8, 1.0),
+        train=("task.seq_len=32", "task.batch_size=4", "model.dim=16", "model.n_heads=2", "optim.warmup_steps=1",
+               "train.max_steps=3", "train.val_every_steps=3", "train.checkpoint_every_steps=3", "train.val_max_items=2",
+               "task.eval_batch_size=4"),
+        models={"transformer": ("model.n_layers=2",), "attractor": ("model.backbone_layers=1", "model.f_layers=1",
+                                                                    "solver.max_iter=3")},
+        hf_problems=3, questions_per_batch=4, max_new_tokens=12,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Study:
+    """Where one study's files go."""
+
+    out: Path
+    preset: Preset
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    def model_dir(self, model: str) -> Path:
+        return self.out / model
+
+    def result_path(self, model: str) -> Path:
+        return self.model_dir(model) / "result.json"
+
+
+def write_data(study: Study) -> dict[str, Any]:
+    """Train, dev and test problems, disjoint by question (``synthetic.write_corpus``)."""
+    from attractor.decoding.synthetic import CorpusSpec, write_corpus
+
+    p = study.preset
+    return write_corpus(study.data, CorpusSpec(p.n_train, p.n_test, p.arithmetic, train_seed=0, eval_seed=1000,
+                                               n_dev=p.n_dev, dev_seed=2000))
+
+
+def corpus_meta(study: Study) -> dict[str, Any]:
+    path = study.data / "corpus.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no problems yet; run --stage data first")
+    return json.loads(path.read_text())
+
+
+def train_overrides(study: Study, model: str) -> list[str]:
+    """The train.py overrides of one model (lm_smoke preset resized; csv logs; no test evaluation)."""
+    p = study.preset
+    return ["experiment=lm_smoke", f"model={model}", f"task.data.inputs=[{study.data / 'train.txt'}]",
+            f"task.vocab_size={corpus_meta(study)['vocab_size']}",
+            f"task.data.prepare_dir={study.model_dir(model) / 'lm_data'}", f"name=gibbs_{model}", "seed=0",
+            "logger=csv", "eval_after_fit=false", *p.train, *p.models[model]]
+
+
+def train_model(study: Study, model: str) -> dict[str, Any]:
+    """Fit the model with the training harness in this process; returns its metrics.json."""
+    from attractor.config import compose
+    from attractor.tasks.config import validate_run
+    from attractor.tasks.harness import datamodule_class, train
+
+    run_dir = study.model_dir(model) / "train"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a rerun starts fresh, as the checkpoints would refuse it
+    overrides = train_overrides(study, model)
+    result = train(validate_run(compose(overrides), datamodule_class("lm")), run_dir)
+    write_json(run_dir / "overrides.json", overrides)
+    return result.metrics
+
+
+def val_loss_curve(run_dir: Path) -> list[dict[str, float]]:
+    """Validation loss (nats/char) at every validation of the run (the CSV logger's rows), to say
+    whether training had flattened when the time cap stopped it."""
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return []
+    with path.open() as fh:
+        return [{"step": int(r["step"]), "val_loss": float(r["val/loss"])} for r in csv.DictReader(fh) if r.get("val/loss")]
+
+
+def checkpoint(study: Study, model: str) -> Path:
+    path = study.model_dir(model) / "train" / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not trained yet; run --stage train")
+    return path
+
+
+def decode_config(study: Study, model: str, temperature: float) -> DecodeConfig:
+    """configs/decode/synthetic.yaml with the study's K, energies, weight grid and hidden layer
+    (``final_norm``: the state the head reads, in both models)."""
+    p = study.preset
+    energies = TOKEN_ENERGIES + (SOLVER_ENERGIES if model == "attractor" else [])
+    return load_config(ROOT / "configs/decode/synthetic.yaml", k=p.k, temperature=temperature, energies=energies,
+                       weights=WEIGHTS, hidden_module="final_norm", questions_per_batch=p.questions_per_batch,
+                       max_new_tokens=p.max_new_tokens, stop=[])
+
+
+def dev_dir(study: Study, model: str, temperature: float) -> Path:
+    return study.model_dir(model) / f"dev_T{temperature:g}"
+
+
+def decode(study: Study, model: str, split: str, temperature: float, out: Path) -> dict[str, Any]:
+    from attractor.decoding.synthetic_eval import decode_split
+
+    return decode_split(checkpoint(study, model), study.data, decode_config(study, model, temperature), out, split=split)
+
+
+def dev_choice(study: Study, model: str) -> dict[str, Any]:
+    """The temperature and per-K Gibbs labels chosen on the dev runs (test is never read here)."""
+    from attractor.decoding.runner import read_records
+    from attractor.decoding.study import choose_on_dev
+
+    dev = {}
+    for t in study.preset.temperatures:
+        if not (dev_dir(study, model, t) / "summary.json").is_file():
+            raise FileNotFoundError(f"{dev_dir(study, model, t)}: dev decoding missing; run --stage dev")
+        dev[t] = list(read_records(dev_dir(study, model, t)))
+    return choose_on_dev(dev, study.preset.ks, decode_config(study, model, 1.0).weights)
+
+
+def hf_agreement(study: Study, model: str) -> dict[str, Any]:
+    """Export the transformer as a transformers Llama and decode the first test problems greedily
+    through ``HFSampler``; the fraction whose answer (and text) equals the native greedy one."""
+    from attractor.decoding.arithmetic import TEMPLATE
+    from attractor.decoding.datasets import build_prompt
+    from attractor.decoding.answers import extract_answer
+    from attractor.decoding.runner import read_records
+    from attractor.decoding.samplers import HFSampler, SamplingParams
+    from attractor.evaluation.lm import load_lm
+    from attractor.llama import export_llama
+
+    hf_dir = study.model_dir(model) / "hf"
+    _, net, tokenizer = load_lm(checkpoint(study, model))
+    export_llama(net, hf_dir / "llama", tokenizer)
+    sampler = HFSampler.from_path(hf_dir / "llama")
+    (newline,) = tokenizer.encode("\n").tolist()
+    sampler.model.generation_config.eos_token_id = newline  # as the native sampler: a newline ends the answer
+    sampler.eos_ids = {newline}
+    sampler.tokenizer.pad_token = "\n"
+    records = list(read_records(study.model_dir(model) / "test"))[: study.preset.hf_problems]
+    prompts = [build_prompt(r["question"], (), TEMPLATE) for r in records]
+    by_length: dict[int, list[int]] = {}  # equal-length prompts batch without padding
+    for i, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(i)
+    texts: list[str] = [""] * len(prompts)
+    params = SamplingParams(temperature=0.0, max_new_tokens=study.preset.max_new_tokens)
+    start = time.perf_counter()
+    for group in by_length.values():
+        for i, (particle,) in zip(group, sampler.sample([prompts[i] for i in group], 1, params)):
+            texts[i] = particle.text
+    answers = [extract_answer(t, "strict") for t in texts]
+    same_answer = [a == r["greedy"]["answer"] for a, r in zip(answers, records)]
+    same_text = [t.strip() == r["greedy"]["text"].strip() for t, r in zip(texts, records)]
+    out = {"n": len(records), "answer_agreement": sum(same_answer) / len(records),
+           "text_agreement": sum(same_text) / len(records),
+           "hf_greedy_accuracy": sum(a == r["gold"] for a, r in zip(answers, records)) / len(records),
+           "seconds": time.perf_counter() - start}
+    write_json(hf_dir / "agreement.json", out)
+    return out
+
+
+def score(study: Study, model: str) -> dict[str, Any]:
+    """The model's result: dev choice, test block, cloud statistics, training and timings."""
+    from attractor.decoding.plots import plot_accuracy_vs_k, plot_energy_histograms
+    from attractor.decoding.runner import read_records
+    from attractor.decoding.study import particle_stats, score_test
+
+    mdir = study.model_dir(model)
+    choice = dev_choice(study, model)
+    test_summary = json.loads((mdir / "test" / "summary.json").read_text())
+    if test_summary["config"]["temperature"] != choice["temperature"]:
+        raise ValueError(f"{mdir / 'test'} was decoded at T={test_summary['config']['temperature']} but dev chose "
+                         f"T={choice['temperature']}: rerun --stage test")
+    records = list(read_records(mdir / "test"))
+    weights = decode_config(study, model, choice["temperature"]).weights
+    result = score_test(records, study.preset.ks, weights, choice)
+    curves = {m: {int(k): result["k"][k]["methods"][m]["acc"] for k in result["k"]}
+              for m in result["k"][str(study.preset.ks[0])]["methods"]
+              if not m.startswith("gibbs[") or "inverse_power" in m}
+    curves["gibbs (dev choice)"] = {int(k): v["gibbs_dev_choice"]["acc"] for k, v in result["k"].items()}
+    plot_accuracy_vs_k(curves, mdir / "accuracy_vs_k.png")
+    plot_energy_histograms(records, mdir / "energy_histograms.png")
+    metrics = json.loads((mdir / "train" / "metrics.json").read_text())
+    hf = mdir / "hf" / "agreement.json"
+    result |= {
+        "model": model,
+        "parameters": metrics["parameters"],
+        "training": {**{k: metrics[k] for k in ("steps", "train_time_s", "train_cpu_time_s", "final")},
+                     "val_loss_curve": val_loss_curve(mdir / "train")},
+        "dev_choice": {**choice, "labels": {str(k): v for k, v in choice["labels"].items()}},
+        "particles": particle_stats(records),
+        "decoding": {s: json.loads((d / "summary.json").read_text())["wall_s"]
+                     for s, d in [("test", mdir / "test")] + [(f"dev_T{t:g}", dev_dir(study, model, t))
+                                                               for t in study.preset.temperatures]},
+        "hf_native_greedy_agreement": json.loads(hf.read_text())["answer_agreement"] if hf.is_file() else None,
+        "hf": json.loads(hf.read_text()) if hf.is_file() else None,
+    }
+    write_json(study.result_path(model), result)
+    return result
+
+
+def run_stage(study: Study, model: str, stage: str) -> None:
+    mdir = study.model_dir(model)
+    start = time.perf_counter()
+    if stage == "train":
+        train_model(study, model)
+    elif stage == "dev":
+        for t in study.preset.temperatures:
+            summary = decode(study, model, "dev", t, dev_dir(study, model, t))
+            methods = summary["methods"]
+            print(f"[{model}] dev T={t:g}: greedy {methods['greedy']['accuracy']:.3f}, "
+                  f"majority@{study.preset.k} {methods['majority']['accuracy']:.3f}", flush=True)
+    elif stage == "test":
+        decode(study, model, "test", dev_choice(study, model)["temperature"], mdir / "test")
+    elif stage == "hf":
+        hf_agreement(study, model)
+    else:
+        score(study, model)
+    print(f"[{model}] {stage}: {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def stage_done(study: Study, model: str, stage: str) -> bool:
+    mdir = study.model_dir(model)
+    return {
+        "train": (mdir / "train" / "metrics.json").is_file(),
+        "dev": all((dev_dir(study, model, t) / "summary.json").is_file() for t in study.preset.temperatures),
+        "test": (mdir / "test" / "summary.json").is_file(),
+        "hf": model != "transformer" or (mdir / "hf" / "agreement.json").is_file(),
+        "score": study.result_path(model).is_file(),
+    }[stage]
+
+
+def run_pipeline(study: Study, model: str, stage: str | None = None) -> None:
+    """One stage (redone), or every stage not yet finished, in order."""
+    if stage is not None:
+        if stage == "hf" and model != "transformer":
+            raise ValueError(f"stage hf: only the transformer exports as a Llama, not {model!r}")
+        run_stage(study, model, stage)
+        return
+    for s in STAGES:
+        if not stage_done(study, model, s):
+            run_stage(study, model, s)
+
+
+def report(study: Study, results: Path) -> dict[str, Any]:
+    """The results JSON (the transformer's block at the top level, as the issue's schema asks; the
+    attractor LM's under ``attractor``), its Markdown tables and the plots, beside ``results``."""
+    from attractor.decoding.study import render_tables
+
+    blocks = {m: json.loads(study.result_path(m).read_text()) for m in MODELS if study.result_path(m).is_file()}
+    if "transformer" not in blocks:
+        raise FileNotFoundError(f"{study.result_path('transformer')}: the transformer pipeline has not been scored")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    out = {
+        **blocks["transformer"],
+        "attractor": blocks.get("attractor"),
+        "problems": corpus_meta(study)["spec"],
+        "preset": {k: v for k, v in dataclasses.asdict(study.preset).items() if k != "arithmetic"},
+        "provenance": {"commit": commit, "machine": platform.processor() or platform.machine(),
+                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "out": str(study.out)},
+    }
+    write_json(results, out)
+    tables = "".join(render_tables(b, m) + "\n" for m, b in blocks.items())
+    write_text(results.with_name(results.stem + "_tables.md"), tables)
+    for m in blocks:
+        for fig in ("accuracy_vs_k", "energy_histograms"):
+            shutil.copyfile(study.model_dir(m) / f"{fig}.png", results.with_name(f"{results.stem}_{m}_{fig}.png"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gibbs_synthetic", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="full")
+    parser.add_argument("--out", type=Path, help="study folder (default outputs/gibbs_synthetic[_smoke])")
+    parser.add_argument("--model", choices=MODELS, help="run this model's pipeline")
+    parser.add_argument("--stage", choices=("data", *STAGES, "report"), help="run (redo) only this stage")
+    parser.add_argument("--steps", type=int, help="arithmetic steps per problem instead of the preset's "
+                        "(use a fresh --out: the problems change)")
+    parser.add_argument("--results", type=Path, default=ROOT / "docs/results/gibbs_synthetic.json",
+                        help="report: the results JSON (tables and plots go beside it)")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "outputs" / ("gibbs_synthetic" if args.preset == "full" else f"gibbs_synthetic_{args.preset}")
+    preset = PRESETS[args.preset]
+    if args.steps is not None:
+        preset = dataclasses.replace(preset, arithmetic=dataclasses.replace(preset.arithmetic, steps=args.steps))
+    study = Study(out, preset)
+    if args.stage == "data":
+        print(json.dumps(write_data(study), indent=2))
+    elif args.stage == "report":
+        result = report(study, args.results)
+        print(json.dumps({k: result[k] for k in ("n_test", "greedy", "hf_native_greedy_agreement")}, indent=2))
+    elif args.model is None:
+        parser.error("--model is required for the model stages (or give --stage data / --stage report)")
+    else:
+        if not (study.data / "corpus.json").is_file():
+            write_data(study)
+        run_pipeline(study, args.model, args.stage)
+
+
+if __name__ == "__main__":
+    main()
