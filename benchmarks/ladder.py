@@ -17,7 +17,8 @@ from attractor.stats import seed_interval
 
 
 def _buckets(rows: list[dict]) -> list[dict]:
-    return [{k: r[k] for k in ("depth", "n_items", "exact_acc", "exact_ci95", "mean_iterations")} for r in rows]
+    keys = ("depth", "n_items", "exact_acc", "exact_ci95", "mean_iterations", "cell_acc")
+    return [{k: r[k] for k in keys if k in r} for r in rows]
 
 
 def depth_entry(run_dir: Path) -> dict[str, Any]:
@@ -49,6 +50,8 @@ def model_depth_row(reached: list[dict]) -> list[dict]:
                      "exact_acc": statistics.mean(accs),
                      "exact_ci95": list(seed_interval(accs)) if len(accs) > 1 else first["exact_ci95"],
                      "mean_iterations": statistics.mean(r["depth"]["by_depth"][i]["mean_iterations"] for r in reached)})
+        if "cell_acc" in first:
+            rows[-1]["cell_acc"] = statistics.mean(r["depth"]["by_depth"][i]["cell_acc"] for r in reached)
     return rows
 
 
@@ -95,6 +98,10 @@ def render_depth(summary: dict) -> str:
             flops = f"{t['flops_per_step'] / 1e9:.2f} G" if t.get("flops_per_step") else "–"
             cells = [f"{_pct(r['exact_acc'])} [{_pct(r['exact_ci95'][0])}, {_pct(r['exact_ci95'][1])}]" for r in t["by_depth"]]
             lines.append(f"| {model} | {flops} | " + " | ".join(cells) + " |")
+    cell_rows = {m: t["by_depth"] for m, t in table.items() if "cell_acc" in t.get("by_depth", [{}])[0]}
+    if cell_rows:
+        lines += ["", "Cell % (blank cells right) by depth, mean over seeds:", "", "| model |" + head[1:], "| --- |" + rule[1:]]
+        lines += [f"| {m} | " + " | ".join(_pct(r["cell_acc"]) for r in rows) + " |" for m, rows in cell_rows.items()]
     lines += ["", "Per run, exact % by depth in each inference mode (mean iterations in brackets); `none` is the "
                   "solver removed:", "", "| run | mode (iterations) |" + head[1:], "| --- | --- |" + rule[1:]]
     for name, r in runs.items():

@@ -34,7 +34,7 @@ def test_flops_of_one_block_match_the_hand_count():
 
 def _eval(tmp_path, name, accs, iterations):
     rows = [{"depth": d, "n_items": 10, "exact_acc": a, "exact_ci95": [max(0, a - 0.1), min(1, a + 0.1)],
-             "mean_iterations": i, "by_segment": [a / 2, a]} for d, a, i in zip((1, 2, -1), accs, iterations)]
+             "mean_iterations": i, "by_segment": [a / 2, a], "cell_acc": (1 + a) / 2} for d, a, i in zip((1, 2, -1), accs, iterations)]
     corr = {"spearman_rho": 0.5, "p_value": 0.01, "n_items": 30} if len(set(iterations)) > 1 else None
     sweep = [{"mode": m, "mean_iterations": k, "by_depth": rows, "iterations_vs_depth": corr}
              for m, k in (("iters=2", 2.0), ("solver", 5.0))]
@@ -56,6 +56,7 @@ def test_summary_means_seeds_per_depth_and_renders_tables_and_plots(tmp_path):
     text = ladder.render_depth(summary)
     assert "| search |" in text and "| attractor | 2.50 G | 80.0 [" in text
     assert "| attractor-s0 | solver (5.0) | 90.0 | 50.0 | 0.0 |" in text
+    assert "| attractor | 90.0 | 70.0 | 52.5 |" in text  # cell %, mean over seeds
     assert "| attractor-s1 | 0.500 | 0.01 | 30 |" in text  # iterations vs depth
     assert "| attractor-s1 | 70.0 (3.00) | 30.0 (5.00) | 10.0 (9.00) | 0.500 |" in text  # ACT halting by depth
     assert "| attractor-s0 | 1 | 45.0 | 25.0 | 0.0 |" in text  # after one segment

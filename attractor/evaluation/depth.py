@@ -30,10 +30,12 @@ def depth_label(depth: int) -> str:
     return "search" if depth == SEARCH else str(depth)
 
 
-def by_depth(depths: np.ndarray, solved: np.ndarray, iterations: np.ndarray) -> list[dict[str, Any]]:
+def by_depth(depths: np.ndarray, solved: np.ndarray, iterations: np.ndarray,
+             cells: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Per depth bucket (easiest first, needs-search last): items, exact accuracy with its Wilson 95%
     interval, mean solver iterations and, when ``solved`` is (items, segments), the exact accuracy
-    after each segment count (the last column is the score)."""
+    after each segment count (the last column is the score); with ``cells`` (items, 2: right,
+    scored), the cell accuracy, graded where exact accuracy sits at 0."""
     depths, iterations = np.asarray(depths), np.asarray(iterations, float)
     solved = np.asarray(solved, bool).reshape(len(depths), -1)
     rows = []
@@ -43,6 +45,9 @@ def by_depth(depths: np.ndarray, solved: np.ndarray, iterations: np.ndarray) -> 
         rows.append({"depth": int(d), "n_items": n, "exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n)),
                      "mean_iterations": float(iterations[pick].mean()),
                      "by_segment": [float(a) for a in solved[pick].mean(axis=0)]})
+        if cells is not None:
+            right, scored = np.asarray(cells)[pick].sum(axis=0)
+            rows[-1]["cell_acc"] = float(right / max(scored, 1))
     return rows
 
 

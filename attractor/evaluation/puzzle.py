@@ -50,7 +50,7 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
     the same for the halted answers and the segments used (``halted["by_depth"]``,
     ``halted["segments_vs_depth"]``)."""
     solved = cells_right = cells_scored = n = 0
-    iterations, residuals, depths, right_items = [], [], [], []
+    iterations, residuals, depths, right_items, cell_items = [], [], [], [], []
     by_segment = [0] * segments
     halted_right, halted_segments = [], []  # per item, models with a Q-head only
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
@@ -70,6 +70,7 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         solved += int(m["solved"].sum())
         right_items.append(torch.stack(right, dim=1).cpu())  # (B, segments)
         depths.append(spec.depth(inputs.cpu().numpy() - 1))  # tokens are codes + 1
+        cell_items.append(torch.stack([m["cells_right"], m["cells_scored"]], dim=1).cpu())
         cells_right += int(m["cells_right"].sum())
         cells_scored += int(m["cells_scored"].sum())
         n += inputs.shape[0]
@@ -94,7 +95,7 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         "by_segment": [{"segments": s + 1, "exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n))}
                        for s, k in enumerate(by_segment)],
         "halted": halted,
-        "by_depth": by_depth(item_depths, torch.cat(right_items).numpy(), item_iterations),
+        "by_depth": by_depth(item_depths, torch.cat(right_items).numpy(), item_iterations, torch.cat(cell_items).numpy()),
         "iterations_vs_depth": iterations_vs_depth(item_depths, item_iterations),
     }
 

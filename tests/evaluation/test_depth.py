@@ -43,6 +43,8 @@ def test_by_depth_buckets_with_search_last():
     assert [(r["n_items"], r["exact_acc"], r["mean_iterations"]) for r in rows] == [(3, 2 / 3, 2.0), (2, 0.5, 5.0),
                                                                                       (1, 0.0, 9.0)]
     assert rows[0]["exact_ci95"] == list(wilson_interval(2, 3))
+    cells = np.array([[3, 4], [1, 2], [0, 5], [1, 4], [2, 2], [0, 6]])  # (right, scored) per item
+    assert [r["cell_acc"] for r in by_depth(depths, solved, iters, cells)] == [3 / 10, 4 / 8, 0.0]
     per_segment = np.stack([~solved, solved], axis=1)  # wrong after one segment exactly where right after two
     assert [r["by_segment"] for r in by_depth(depths, per_segment, iters)] == [[1 / 3, 2 / 3], [0.5, 0.5], [1.0, 0.0]]
 
@@ -63,6 +65,7 @@ def test_score_reports_accuracy_and_iterations_per_depth(tmp_path):
         (1, 6, 1.0), (2, 6, 1.0), (3, 6, 0.0), (4, 6, 0.0)]
     assert result["exact_acc"] == pytest.approx(0.5)
     assert [r["mean_iterations"] for r in result["by_depth"]] == [1.0, 2.0, 3.0, 4.0]
+    assert [r["cell_acc"] for r in result["by_depth"]] == [1.0, 1.0, 0.0, 0.0]  # copied blanks are all wrong
     assert result["iterations_vs_depth"]["spearman_rho"] == pytest.approx(1.0)
     halted = score(model, PUZZLES["sudoku"], GridDataset(gs), "solver", 7, "cpu", segments=3)["halted"]
     assert [(r["exact_acc"], r["mean_iterations"]) for r in halted["by_depth"]] == [(1, 1), (1, 1), (0, 3), (0, 3)]
