@@ -91,9 +91,8 @@ def plot_sweep_by_depth(sweep: Sequence[Mapping[str, Any]], path: str | os.PathL
     iterations per depth (extrapolation, and overthinking where a line falls again)."""
     with save_figure(path) as (fig, ax):
         depths = [r["depth"] for r in sweep[0]["by_depth"]]
-        for i, d in enumerate(depths):
-            xs = [s["by_depth"][i]["mean_iterations"] for s in sweep]
-            ys = [s["by_depth"][i]["exact_acc"] for s in sweep]
+        for i, d in enumerate(depths):  # each bucket's own mean iterations, in increasing order
+            xs, ys = zip(*sorted((s["by_depth"][i]["mean_iterations"], s["by_depth"][i]["exact_acc"]) for s in sweep))
             ax.plot(xs, ys, "o-", label=f"depth {depth_label(d)}")
         ax.set(xlabel="mean iterations (mode)", ylabel="exact accuracy", title=title, ylim=(-0.02, 1.02))
         ax.set_xscale("symlog", linthresh=1)
