@@ -10,10 +10,15 @@ the checkpoint chosen on the whole validation split, the whole test set scored.
   solver; the reference LM code's gates, initialisation and Neumann-1 solver; its gates and
   initialisation with the puzzle solver), each on the first seed; the one with the best validation
   accuracy runs the other seeds.
+- ``ladder`` (issue 14): the ``reasoners`` models and sizes on the Sudoku depth ladder (train on
+  depths 1-3 of rounds of singles, test on 1-6 and needs-search), with accuracy per depth in every
+  inference mode, the correlation of iterations with depth, FLOPs per step and depth plots
+  (``benchmarks/ladder.py``).
 
     OMP_NUM_THREADS=1 python -m benchmarks.reasoners --study reasoners   # resumes: finished runs are kept
     python -m benchmarks.reasoners --study recipes --jobs 2               # two single-thread jobs at a time
     python -m benchmarks.reasoners --study recipes --summarise-only       # only rebuild the JSON and tables
+    python -m benchmarks.reasoners --study ladder --jobs 2
 
 Runs go to outputs/<study>_cpu/<model>-s<seed>/; the summary to docs/results/<study>_cpu.json.
 """
@@ -36,6 +41,8 @@ if __package__ in (None, ""):
 
 from attractor.io import write_json, write_text  # noqa: E402
 from attractor.stats import seed_interval  # noqa: E402
+from benchmarks import ladder  # noqa: E402
+from benchmarks.flops import train_step_flops  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
@@ -53,6 +60,7 @@ class Study:
     carries_state: tuple[str, ...] = ()
     breadth_models: tuple[str, ...] = ()
     selection_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> candidates
+    ladder: bool = False  # per-depth figures, FLOPs per training step and depth plots (benchmarks/ladder.py)
 
     @property
     def out(self) -> Path:
@@ -112,7 +120,24 @@ RECIPES = Study(
     eval_modes={"transformer": "[solver]", "looped": _LOOPS, "attractor_puzzle": _SWEEP, "attractor_ref": _SWEEP,
                 "attractor_ref_last_k": _SWEEP},
     selection_groups={"attractor": ("attractor_puzzle", "attractor_ref", "attractor_ref_last_k")})
-STUDIES = {s.name: s for s in (REASONERS, RECIPES)}
+# The depth ladder (issue 14): the reasoners' six models at the same sizes on 6x6 Sudoku whose depth
+# (rounds of singles) is known; train and validation spread over depths 1-3, the test set 150
+# puzzles at each depth 1-6 and 150 that singles cannot finish, so most test items are deeper than any
+# training item. Longer test-time sweeps than the reasoners' (up to 32), for extrapolation and overthinking.
+TRAIN_DEPTHS, TEST_DEPTHS = (1, 2, 3), (1, 2, 3, 4, 5, 6, -1)
+_LADDER_SWEEP = "[none,'iters=1','iters=2','iters=4','iters=8','iters=16','iters=32',solver]"
+_LADDER_LOOPS = "['iters=1','iters=2','iters=4','iters=8','iters=16','iters=32',solver]"
+LADDER = Study(
+    name="ladder", steps=4000,  # calibration: transformer 2,000 steps in 79 s, val still +1.0 pt over the last 20%
+    common=["task.data.size=6", "task.data.blanks=[6,26]", f"task.data.train_depths=[{','.join(map(str, TRAIN_DEPTHS))}]",
+            f"task.data.test_depths=[{','.join(map(str, TEST_DEPTHS))}]", "task.data.n_train=3000",
+            "task.data.n_val=300", f"task.data.n_test={150 * len(TEST_DEPTHS)}", "task.batch_size=32",
+            "model.dim=32", "model.n_heads=2", "optim.lr=3e-3", "optim.warmup_steps=25"],
+    models=REASONERS.models,
+    eval_modes={"transformer": "[solver]", "looped": _LADDER_LOOPS, "attractor": _LADDER_SWEEP,
+                "trm": _LADDER_SWEEP, "trm_deq": _LADDER_SWEEP, "eqr": _LADDER_SWEEP},
+    carries_state=REASONERS.carries_state, breadth_models=("eqr",), ladder=True)
+STUDIES = {s.name: s for s in (REASONERS, RECIPES, LADDER)}
 DEPTH_SEGMENTS = 6  # test-time depth: segments per puzzle at evaluation (trained: 2)
 BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8,16]",
            "scaling.depths=[1,2,4,8]", "scaling.breadth_depths=[4]",
@@ -218,6 +243,8 @@ def run_entry(study: Study, run_dir: Path) -> dict:
         entry["breadth"] = [{k: r[k] for k in ("k", "depth", "method", "accuracy", "ci95", "distinct_answers", "fevals")}
                             for r in sc["breadth"]]
         entry["scaling_depth"] = [{k: r[k] for k in ("depth", "fevals", "accuracy", "ci95")} for r in sc["depth"]]
+    if study.ladder:
+        entry["depth"] = ladder.depth_entry(run_dir)
     return entry
 
 
@@ -247,6 +274,12 @@ def summarise(study: Study) -> dict:
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "steps": study.steps,
                "common_overrides": study.common, "models": study.models, "depth_segments": DEPTH_SEGMENTS,
                "breadth": BREADTH, "table": table, "selected_on_validation": selected, "runs": runs}
+    if study.ladder:
+        for model, row in table.items():
+            row["by_depth"] = ladder.model_depth_row([runs[f"{model}-s{s}"] for s in SEEDS if f"{model}-s{s}" in runs])
+            row["flops_per_step"] = train_step_flops([o for o in study.overrides(model, 0) if not o.startswith("hydra.")])["flops_per_step"]
+        summary["trained_max_depth"] = max(TRAIN_DEPTHS)
+        summary["plots"] = ladder.plot_study(summary, study.summary_path.with_suffix(""), max(TRAIN_DEPTHS))
     write_json(study.summary_path, summary)
     if runs:
         write_text(study.tables_path, render(summary))
@@ -311,7 +344,7 @@ def render(summary: dict) -> str:
                                    "lowest_energy[nll]", "gibbs[q_halt|boltzmann(beta=1.0,standardize=True)]", "verifier"):
                     lines.append(f"| {b['k']} | {b['depth']} | {b['method']} | {pct(b['accuracy'])} {ci(b, 'ci95')} | "
                                  f"{b['distinct_answers']:.2f} | {b['fevals']:.0f} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ladder.render_depth(summary)
 
 
 def main() -> None:

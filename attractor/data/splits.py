@@ -39,12 +39,16 @@ class Generator(Protocol):
                  first_chain: int = 0) -> GridSet: ...
 
 
-def generate_splits(generate: Generator, n_train: int, n_test: int, seed: int, n_val: int = 0) -> Splits:
+def generate_splits(generate: Generator, n_train: int, n_test: int, seed: int, n_val: int = 0,
+                    generate_test: Generator | None = None) -> Splits:
     """Train (stream ``2 seed``), test (stream ``2 seed + 1``, rejecting variants of train) and,
     when ``n_val``, validation from the training stream's chains past :data:`VAL_FIRST_CHAIN`,
-    rejecting variants of train and test. Train and test do not depend on ``n_val``."""
+    rejecting variants of train and test. Train and test do not depend on ``n_val``.
+
+    ``generate_test`` draws the test set from another distribution than train and validation
+    (e.g. deeper puzzles); by default ``generate`` draws all three."""
     train = generate(n_train, seed=2 * seed, source="generated-train")
-    test = generate(n_test, seed=2 * seed + 1, source="generated-test", exclude=train.q)
+    test = (generate_test or generate)(n_test, seed=2 * seed + 1, source="generated-test", exclude=train.q)
     val = None
     if n_val:
         val = generate(n_val, seed=2 * seed, source="generated-val", exclude=np.concatenate([train.q, test.q]),

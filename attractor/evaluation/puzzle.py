@@ -1,7 +1,7 @@
 """Evaluate a puzzle checkpoint on the full test set, with the solver-removal / depth sweep.
 
-Writes ``eval.json`` (accuracies with Wilson 95% intervals, per inference mode) and a PNG of
-accuracy against iterations. Nothing is capped: every test item is scored unless ``max_items``
+Writes ``eval.json`` (accuracies with Wilson 95% intervals, per inference mode and per reasoning
+depth of the puzzles) and PNGs of accuracy against iterations, overall and per depth bucket. Nothing is capped: every test item is scored unless ``max_items``
 is given explicitly, and the JSON records how many were.
 """
 from __future__ import annotations
@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from attractor.config import ConfigError
 from attractor.evaluation.checkpoint import load_checkpoint
+from attractor.evaluation.depth import by_depth, iterations_vs_depth, plot_sweep_by_depth
 from attractor.stats import wilson_interval
 from attractor.io import write_json
 from attractor.plotting import save_figure
@@ -40,13 +42,17 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
     """Exact and cell accuracy (with Wilson intervals) and mean solver statistics over a dataset,
     reading the last of ``segments`` carried-state segments (iterations summed over them).
 
-    Also the exact accuracy after each segment count (``by_segment``), and for models with a Q-head
+    Also the exact accuracy after each segment count (``by_segment``), for models with a Q-head
     the accuracy when each puzzle halts at its first segment with a positive Q-logit (else the last)
-    (``halted``, with the mean segments used)."""
+    (``halted``, with the mean segments used), and the exact accuracy (also after each segment count)
+    and iterations per reasoning depth of the puzzles (``by_depth``) with the Spearman correlation of
+    iterations and depth (``iterations_vs_depth``, None for a fixed amount of compute); with a Q-head,
+    the same for the halted answers and the segments used (``halted["by_depth"]``,
+    ``halted["segments_vs_depth"]``)."""
     solved = cells_right = cells_scored = n = 0
-    iterations, residuals = [], []
+    iterations, residuals, depths, right_items, cell_items = [], [], [], [], []
     by_segment = [0] * segments
-    halted_right, halted_segments, has_q = 0, 0.0, False
+    halted_right, halted_segments = [], []  # per item, models with a Q-head only
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
         outputs = segment_outputs(model, inputs, segments, mode)
@@ -56,13 +62,15 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         for s, r in enumerate(right):
             by_segment[s] += int(r.sum())
         if "q_halt" in out.stats:
-            has_q = True
             q = torch.stack([o.stats["q_halt"] for o in outputs], dim=1) > 0
             q[:, -1] = True
             first = q.float().argmax(dim=1)
-            halted_right += int(torch.stack(right, dim=1).gather(1, first[:, None]).sum())
-            halted_segments += float((first + 1).sum())
+            halted_right.append(torch.stack(right, dim=1).gather(1, first[:, None])[:, 0].cpu())
+            halted_segments.append((first + 1).float().cpu())
         solved += int(m["solved"].sum())
+        right_items.append(torch.stack(right, dim=1).cpu())  # (B, segments)
+        depths.append(spec.depth(inputs.cpu().numpy() - 1))  # tokens are codes + 1
+        cell_items.append(torch.stack([m["cells_right"], m["cells_scored"]], dim=1).cpu())
         cells_right += int(m["cells_right"].sum())
         cells_scored += int(m["cells_scored"].sum())
         n += inputs.shape[0]
@@ -70,17 +78,25 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
                               for o in outputs))
         if "rel_residual" in out.stats:
             residuals.append(out.stats["rel_residual"].float().cpu())
+    item_iterations, item_depths = torch.cat(iterations).numpy(), np.concatenate(depths)
+    halted = None
+    if halted_right:
+        k, used = int(torch.cat(halted_right).sum()), torch.cat(halted_segments).numpy()
+        halted = {"exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n)), "mean_segments": float(used.mean()),
+                  "by_depth": by_depth(item_depths, torch.cat(halted_right).numpy(), used),  # mean_iterations: segments
+                  "segments_vs_depth": iterations_vs_depth(item_depths, used)}
     return {
         "mode": mode, "segments": segments, "n_items": n,
         "exact_acc": solved / n, "exact_ci95": list(wilson_interval(solved, n)),
         "cell_acc": cells_right / max(cells_scored, 1),
         "cell_ci95": list(wilson_interval(cells_right, cells_scored)) if cells_scored else [0.0, 0.0],
-        "mean_iterations": torch.cat(iterations).mean().item(),
+        "mean_iterations": float(item_iterations.mean()),
         "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
         "by_segment": [{"segments": s + 1, "exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n))}
                        for s, k in enumerate(by_segment)],
-        "halted": {"exact_acc": halted_right / n, "exact_ci95": list(wilson_interval(halted_right, n)),
-                   "mean_segments": halted_segments / n} if has_q else None,
+        "halted": halted,
+        "by_depth": by_depth(item_depths, torch.cat(right_items).numpy(), item_iterations, torch.cat(cell_items).numpy()),
+        "iterations_vs_depth": iterations_vs_depth(item_depths, item_iterations),
     }
 
 
@@ -136,10 +152,11 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
         "sweep": sweep,
         "external": {Path(p).stem: score(model, spec, external_dataset(p, run), "solver", batch_size, device, segments)
                      for p in external or []},
-        "plot": "accuracy_vs_iterations.png",
+        "plot": "accuracy_vs_iterations.png", "depth_plot": "accuracy_vs_iterations_by_depth.png",
     }
     out_dir = Path(out_dir)
     plot_sweep(sweep, out_dir / report["plot"], f"{run.model.name} on {run.task.name}")
+    plot_sweep_by_depth(sweep, out_dir / report["depth_plot"], f"{run.model.name} on {run.task.name}, by depth")
     write_json(out_dir / "eval.json", report)
     return report
 

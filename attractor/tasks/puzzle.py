@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from attractor.data import maze, sudoku
+from attractor.data.maze.solver import shortest_path_length
+from attractor.data.sudoku.depth import propagation_depth
 from attractor.models import ModelOutput
 from attractor.tasks.base import SequenceTask
 from attractor.tasks.config import Run
@@ -34,17 +37,20 @@ class PuzzleSpec:
     datamodule: type
     solved: Callable[[Tensor, Tensor, Tensor], Tensor]  # (pred, inputs, labels) -> Bool (B,)
     scored_cells: Callable[[Tensor], Tensor]  # inputs -> Bool (B, L): cells the cell accuracy counts
+    depth: Callable[[np.ndarray], np.ndarray]  # puzzle codes (B, L) -> (B,) reasoning depth each needs
 
 
 PUZZLES = {
     # Sudoku: the whole grid must equal the (unique) solution; cell accuracy over blank cells.
     "sudoku": PuzzleSpec(sudoku.SudokuDataModule,
                          lambda pred, inputs, labels: sudoku.exact_correct(pred, labels),
-                         lambda inputs: inputs == 1),
+                         lambda inputs: inputs == 1,
+                         propagation_depth),  # rounds of singles; -1: needs search
     # Maze: any valid shortest path counts; cell accuracy over the non-wall cells.
     "maze": PuzzleSpec(maze.MazeDataModule,
                        lambda pred, inputs, labels: maze.correct(pred, inputs).to(pred.device),
-                       lambda inputs: inputs != 1),
+                       lambda inputs: inputs != 1,
+                       shortest_path_length),  # moves on a shortest path
 }
 
 

@@ -9,6 +9,7 @@ numba, each with its own RNG stream, so the output depends only on the seed.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
@@ -20,6 +21,7 @@ from attractor.data.parallel import parallel_njit
 from attractor.data.rand import below, chain_seeds, uniform
 from attractor.data.splits import Splits, generate_splits
 from attractor.data.sudoku.canonical import canonical, invariant
+from attractor.data.sudoku.depth import propagation_depth
 from attractor.data.sudoku.solver import box_shape, solve_core
 
 # Default hard-mode target per size: chosen so a 9x9 set's median rating is near magictour's.
@@ -98,36 +100,57 @@ def _chains(seeds, n, br, bc, min_rating, blanks, max_steps):
     sols = np.zeros((k, n * n), np.int64)
     ratings = np.zeros(k, np.int64)
     for j in prange(k):
-        p, s, r = _chain(n, br, bc, seeds[j], min_rating, blanks, max_steps)
+        p, s, r = _chain(n, br, bc, seeds[j], min_rating, blanks[j], max_steps)
         puzzles[j], sols[j], ratings[j] = p, s, r
     return puzzles, sols, ratings
 
 
+Blanks = int | tuple[int, int] | None
+
+
+def chain_blanks(blanks: Blanks, start: int, count: int) -> np.ndarray:
+    """Blanks asked of chains ``start..start+count-1``: a fixed number, -1 (none: hard mode), or for a
+    ``(lo, hi)`` range ``lo + i mod (hi - lo + 1)`` for chain i, so every chain keeps its own count."""
+    if blanks is None or np.ndim(blanks) == 0:
+        return np.full(count, -1 if blanks is None else int(blanks), np.int64)
+    lo, hi = (int(b) for b in blanks)
+    return lo + np.arange(start, start + count, dtype=np.int64) % (hi - lo + 1)
+
+
 def generate_raw(count: int, size: int = 9, seed: int = 0, min_rating: int | None = None,
-                 blanks: int | None = None, max_steps: int = 3000, start: int = 0,
+                 blanks: Blanks = None, max_steps: int = 3000, start: int = 0,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run ``count`` chains (indices ``start..``): puzzles, solutions, ratings (-1 = chain failed).
 
-    ``blanks`` asks for exactly that many blanks (unique solution, no hardening); otherwise
-    puzzles are minimal and hardened until their rating reaches ``min_rating``. A chain that
-    runs out of ``max_steps`` keeps its best puzzle, so filter on the rating afterwards.
+    ``blanks`` asks for exactly that many blanks (unique solution, no hardening), or a ``(lo, hi)``
+    range spread over the chains (:func:`chain_blanks`); otherwise puzzles are minimal and hardened
+    until their rating reaches ``min_rating``. A chain that runs out of ``max_steps`` keeps its best
+    puzzle, so filter on the rating afterwards.
     """
     br, bc = box_shape(size)
     target = DEFAULT_MIN_RATING.get(size, 0) if min_rating is None else int(min_rating)
     seeds = chain_seeds(seed, start, count)
-    return _chains(seeds, size, br, bc, target, -1 if blanks is None else int(blanks), int(max_steps))
+    return _chains(seeds, size, br, bc, target, chain_blanks(blanks, start, count), int(max_steps))
+
+
+def depth_quotas(count: int, depths: Sequence[int]) -> dict[int, int]:
+    """``count`` puzzles spread evenly over ``depths`` (the first depths take the remainder)."""
+    return {d: count // len(depths) + (i < count % len(depths)) for i, d in enumerate(depths)}
 
 
 def generate(count: int, size: int = 9, seed: int = 0, min_rating: int | None = None,
-             blanks: int | None = None, source: str = "generated", exclude: np.ndarray | None = None,
-             first_chain: int = 0) -> GridSet:
+             blanks: Blanks = None, source: str = "generated", exclude: np.ndarray | None = None,
+             first_chain: int = 0, depths: Sequence[int] | None = None) -> GridSet:
     """``count`` distinct unique-solution puzzles, deterministic in ``seed``, from the seed's chains
     ``first_chain`` on (so one stream can feed two sets that never share a chain).
 
     None is a symmetric variant of a puzzle in ``exclude`` (how a test set is kept apart from
-    its training set). Tiny sizes have few puzzles up to symmetry, so asking too many raises.
+    its training set). With ``depths``, the puzzles are spread evenly over those propagation depths
+    (:func:`attractor.data.sudoku.depth.propagation_depth`; -1 = needs search) and others are skipped.
+    Tiny sizes have few puzzles up to symmetry, so asking too many raises.
     """
     target = 0 if blanks is not None else (DEFAULT_MIN_RATING.get(size, 0) if min_rating is None else min_rating)
+    quota = depth_quotas(count, depths) if depths is not None else None
     index = SymmetryIndex(canonical, invariant)
     for codes in (exclude if exclude is not None else []):
         index.add(codes)
@@ -136,16 +159,22 @@ def generate(count: int, size: int = 9, seed: int = 0, min_rating: int | None = 
     start, batch = first_chain, max(64, count)
     while len(rows) < count:
         if start - first_chain > 50 * count + 1000:
+            short = "" if quota is None else f"; still wanted per depth: { {d: k for d, k in quota.items() if k} }"
             raise ValueError(f"could not find {count} distinct {size}x{size} puzzles (blanks={blanks}, "
-                             f"min_rating={target}); only {len(rows)} after {start - first_chain} tries: "
-                             f"ask for fewer")
+                             f"min_rating={target}, depths={depths}); only {len(rows)} after {start - first_chain} "
+                             f"tries{short}: ask for fewer")
         p, s, r = generate_raw(batch, size, seed, target, blanks, start=start)
+        depth = propagation_depth(p) if quota is not None else np.zeros(len(p), np.int64)
         start += batch
-        for q, a, rating in zip(p.astype(np.uint8), s.astype(np.uint8), r):
+        for q, a, rating, d in zip(p.astype(np.uint8), s.astype(np.uint8), r, depth):
             key = q.tobytes()
-            if rating < max(target, 0) or key in seen or (exclude is not None and index.find(q) is not None):
+            if rating < max(target, 0) or key in seen or (quota is not None and not quota.get(int(d))):
+                continue
+            if exclude is not None and index.find(q) is not None:
                 continue
             seen.add(key)
+            if quota is not None:
+                quota[int(d)] -= 1
             rows.append((q, a, int(rating)))
             if len(rows) == count:
                 break
@@ -155,8 +184,16 @@ def generate(count: int, size: int = 9, seed: int = 0, min_rating: int | None = 
 
 
 def generate_split(n_train: int, n_test: int, size: int = 9, seed: int = 0, min_rating: int | None = None,
-                   blanks: int | None = None, n_val: int = 0) -> Splits:
+                   blanks: Blanks = None, n_val: int = 0, train_depths: Sequence[int] | None = None,
+                   test_depths: Sequence[int] | None = None) -> Splits:
     """Train, test and (``n_val`` > 0) validation sets; none shares a puzzle up to symmetry with
-    another split (see :func:`attractor.data.splits.generate_splits`)."""
-    return generate_splits(partial(generate, size=size, min_rating=min_rating, blanks=blanks),
-                           n_train, n_test, seed, n_val)
+    another split (see :func:`attractor.data.splits.generate_splits`).
+
+    The depth ladder: with ``train_depths`` and ``test_depths``, train and validation are spread
+    evenly over the first and test over the second, e.g. train on depths 1-3 and test on 1-6 and
+    the puzzles singles cannot solve (-1), so some test items are deeper than any training item."""
+    bound = partial(generate, size=size, min_rating=min_rating, blanks=blanks)
+    if train_depths is None:
+        return generate_splits(bound, n_train, n_test, seed, n_val)
+    return generate_splits(partial(bound, depths=tuple(train_depths)), n_train, n_test, seed, n_val,
+                           generate_test=partial(bound, depths=tuple(test_depths)))
