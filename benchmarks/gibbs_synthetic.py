@@ -66,8 +66,8 @@ class Preset:
 PRESETS = {
     # 3-step problems on operands up to 299, chosen on dev greedy accuracy (2026-12-02, transformer,
     # ~1,700 steps): operands up to 99 gave 96.3%, above the 60-90% range the claim needs; up to 999
-    # (4-digit results) 15.3%, below it. The 2-step task reached 86% in 10 CPU minutes (REFERENCE.md). max_steps: what
-    # one shared core fits in 20 minutes (measured 1.4 steps/s for the transformer, ~0.9 for the
+    # (4-digit results) 15.3%, below it. The 2-step task reached 86% in 10 CPU minutes (REFERENCE.md).
+    # max_steps: what one shared core fits in 20 minutes (measured 1.4 steps/s for the transformer, ~0.9 for the
     # attractor), so the cosine schedule ends near the time cap.
     "full": Preset(
         arithmetic=ArithmeticConfig(steps=3, max_value=299, ops="+-"),
