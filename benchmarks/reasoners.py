@@ -262,18 +262,32 @@ def model_row(runs: dict, model: str) -> dict | None:
     return row
 
 
+def paired(runs: dict, model: str, baseline: str) -> dict | None:
+    """Test exact accuracy of ``model`` minus ``baseline``, seed by seed (the same data and seed), with
+    the t-interval of the mean difference: the comparison the seeds pair."""
+    seeds = [s for s in SEEDS if f"{model}-s{s}" in runs and f"{baseline}-s{s}" in runs]
+    diffs = [runs[f"{model}-s{s}"]["exact_acc"] - runs[f"{baseline}-s{s}"]["exact_acc"] for s in seeds]
+    if len(diffs) < 2:
+        return None
+    return {"model": model, "baseline": baseline, "seeds": seeds, "differences": diffs,
+            "mean": statistics.mean(diffs), "ci95": list(seed_interval(diffs))}
+
+
 def summarise(study: Study) -> dict:
     runs = {f"{model}-s{seed}": run_entry(study, study.out / f"{model}-s{seed}")
             for model in study.models for seed in SEEDS if (study.out / f"{model}-s{seed}" / "eval.json").exists()}
     table = {model: row for model in study.models if (row := model_row(runs, model))}
     selected = {label: chosen(study, candidates) for label, candidates in study.selection_groups.items()
                 if all(f"{c}-s{SEEDS[0]}" in runs for c in candidates)}
+    comparisons = [c for pick in selected.values() for other in study.models
+                   if other not in {m for group in study.selection_groups.values() for m in group}
+                   if (c := paired(runs, pick, other))]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     summary = {"command": f"python -m benchmarks.reasoners --study {study.name} --jobs 2", "commit": commit,
                "machine": "2-core CPU (AMD EPYC), one thread per run, two runs at a time",
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "steps": study.steps,
                "common_overrides": study.common, "models": study.models, "depth_segments": DEPTH_SEGMENTS,
-               "breadth": BREADTH, "table": table, "selected_on_validation": selected, "runs": runs}
+               "breadth": BREADTH, "table": table, "selected_on_validation": selected, "paired": comparisons, "runs": runs}
     if study.ladder:
         for model, row in table.items():
             row["by_depth"] = ladder.model_depth_row([runs[f"{model}-s{s}"] for s in SEEDS if f"{model}-s{s}" in runs])
@@ -320,20 +334,28 @@ def render(summary: dict) -> str:
     for label, pick in summary["selected_on_validation"].items():
         lines += ["", f"Chosen on validation for `{label}`: `{pick}` (best validation exact accuracy on seed "
                       f"{SEEDS[0]}; only it ran the other seeds)."]
+    if summary.get("paired"):
+        lines += ["", "| chosen | minus | seeds | difference per seed (points) | mean [95% CI over seeds] |",
+                  "| --- | --- | --- | --- | --- |"]
+        for c in summary["paired"]:
+            lines.append(f"| {c['model']} | {c['baseline']} | {len(c['seeds'])} | "
+                         f"{', '.join(signed(d) for d in c['differences'])} | {signed(c['mean'])} "
+                         f"[{signed(c['ci95'][0])}, {signed(c['ci95'][1])}] |")
     lines += ["", "Inference-mode sweep (exact %, trained segments; mean applications of the net or map):", "",
               "| run | mode: exact % (evaluations) |", "| --- | --- |"]
     for name, r in runs.items():
         if len(r["sweep"]) > 1:
             lines.append(f"| {name} | " + "; ".join(f"{s['mode']}: {pct(s['exact_acc'])} ({s['mean_iterations']:.0f})"
                                                    for s in r["sweep"]) + " |")
-    lines += ["", f"Accuracy vs segments (trained 2; evaluated up to {summary['depth_segments']}), exact %:", "",
-              "| run | " + " | ".join(str(i + 1) for i in range(summary["depth_segments"])) + " | halted on Q (mean segments) |",
-              "| --- |" + " ---: |" * (summary["depth_segments"] + 1)]
-    for name, r in runs.items():
-        if "by_segment" in r:
-            h = r["halted_up_to_depth"]
-            lines.append(f"| {name} | " + " | ".join(pct(b["exact_acc"]) for b in r["by_segment"]) +
-                         f" | {pct(h['exact_acc'])} {ci(h)} ({h['mean_segments']:.2f}) |")
+    carried = {name: r for name, r in runs.items() if "by_segment" in r}
+    if carried:
+        lines += ["", f"Accuracy vs segments (trained 2; evaluated up to {summary['depth_segments']}), exact %:", "",
+                  "| run | " + " | ".join(str(i + 1) for i in range(summary["depth_segments"])) +
+                  " | halted on Q (mean segments) |", "| --- |" + " ---: |" * (summary["depth_segments"] + 1)]
+    for name, r in carried.items():
+        h = r["halted_up_to_depth"]
+        lines.append(f"| {name} | " + " | ".join(pct(b["exact_acc"]) for b in r["by_segment"]) +
+                     f" | {pct(h['exact_acc'])} {ci(h)} ({h['mean_segments']:.2f}) |")
     for name, r in runs.items():
         if "breadth" in r:
             lines += ["", f"Breadth, {name} (K random initial latents, one forward of the given cycles each):", "",
