@@ -189,17 +189,19 @@ def run_units(study: Study, units: list[tuple[str, int]], jobs: int) -> None:
             done.result()
 
 
-def run_all(study: Study, jobs: int) -> None:
+def run_all(study: Study, jobs: int, seeds: tuple[int, ...] = SEEDS) -> None:
     """Seed-major, model by model, ``jobs`` runs at a time, so a study cut short still has complete
     rows for the seeds and models it reached. Candidates of a selection group run the first seed;
     only the one chosen on its validation runs the others."""
     study.out.mkdir(parents=True, exist_ok=True)
-    first = [(model, SEEDS[0]) for model in study.models]
-    run_one(study, *first.pop(0))  # generates the shared data once, before parallel runs could race to write it
-    run_units(study, first, jobs)
+    first = [(model, SEEDS[0]) for model in study.models if SEEDS[0] in seeds]
+    if first:
+        run_one(study, *first.pop(0))  # generates the shared data once, before parallel runs could race to write it
+        run_units(study, first, jobs)
     grouped = {c for candidates in study.selection_groups.values() for c in candidates}
     keep = [m for m in study.models if m not in grouped] + [chosen(study, c) for c in study.selection_groups.values()]
-    run_units(study, [(model, seed) for seed in SEEDS[1:] for model in study.models if model in keep], jobs)
+    later = [s for s in SEEDS[1:] if s in seeds]
+    run_units(study, [(model, seed) for seed in later for model in study.models if model in keep], jobs)
 
 
 def val_curve(run_dir: Path) -> list[dict]:
@@ -373,11 +375,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", choices=sorted(STUDIES), default="reasoners")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each (at most one per core)")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                   help="run only these seeds (e.g. a second process on another core; they must not overlap)")
     p.add_argument("--summarise-only", action="store_true")
     args = p.parse_args()
     study = STUDIES[args.study]
     if not args.summarise_only:
-        run_all(study, args.jobs)
+        run_all(study, args.jobs, tuple(args.seeds))
     summary = summarise(study)
     print(json.dumps(summary["table"], indent=1))
 
