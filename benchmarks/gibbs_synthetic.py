@@ -1,9 +1,10 @@
 """Gibbs-basin decoding on the synthetic arithmetic task with a model strong enough to judge it
-(issue 15): train a char-level LM of ours, choose the decoding settings on dev, score test once.
+(issue 15): train a char-level LM of ours, choose its strength (a training snapshot) and the
+decoding settings on dev, score test once.
 
     python -m benchmarks.gibbs_synthetic --stage data                      # train/dev/test problems
     OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model transformer &   # one core each:
-    OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model attractor &     # train, dev, test, (hf), score
+    OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model attractor &     # train, pick, dev, test, (hf), score
     wait; python -m benchmarks.gibbs_synthetic --stage report              # docs/results/gibbs_synthetic.*
 
 A model's pipeline runs the stages it has not finished yet (``--stage`` runs one and redoes it):
