@@ -1,14 +1,18 @@
 """Gibbs-basin decoding on the synthetic arithmetic task with a model strong enough to judge it
-(issue 15): train a char-level LM of ours, choose the decoding settings on dev, score test once.
+(issue 15): train a char-level LM of ours, choose its strength (a training snapshot) and the
+decoding settings on dev, score test once.
 
     python -m benchmarks.gibbs_synthetic --stage data                      # train/dev/test problems
     OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model transformer &   # one core each:
-    OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model attractor &     # train, dev, test, (hf), score
+    OMP_NUM_THREADS=1 python -m benchmarks.gibbs_synthetic --model attractor &     # train, pick, dev, test, (hf), score
     wait; python -m benchmarks.gibbs_synthetic --stage report              # docs/results/gibbs_synthetic.*
 
 A model's pipeline runs the stages it has not finished yet (``--stage`` runs one and redoes it):
-``train`` (train.py's harness in this process, capped by ``train.max_time_s``), ``dev`` (K particles
-per dev problem at each temperature of the grid), ``test`` (at the temperature chosen on dev),
+``train`` (train.py's harness in this process, capped by ``train.max_time_s``, keeping a snapshot
+every ``snapshot_every`` steps), ``pick`` (the model's strength, chosen on dev: each snapshot
+decodes the dev problems greedily and the one nearest ``target_greedy`` inside the claim's regime,
+60-90% greedy, is the model every later stage uses; ``pick.json``), ``dev`` (K particles per dev
+problem at each temperature of the grid), ``test`` (at the temperature chosen on dev),
 ``hf`` (transformer only: exported as a transformers Llama, greedy through ``HFSampler`` on the
 first test problems, compared with the native greedy answers) and ``score`` (the dev choice of
 temperature and Gibbs variant, then every method on test; ``result.json``). ``--preset smoke``
@@ -39,7 +43,7 @@ from attractor.io import write_json, write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("transformer", "attractor")
-STAGES = ("train", "dev", "test", "hf", "score")
+STAGES = ("train", "pick", "dev", "test", "hf", "score")
 TOKEN_ENERGIES = ["nll", "token_entropy", "psd_spectral_entropy", "hidden_svd_entropy"]
 SOLVER_ENERGIES = ["solver_residual", "solver_iterations"]
 WEIGHTS = [{"name": "inverse_power", "p": 2.0}] + [{"name": "boltzmann", "beta": b} for b in (1.0, 3.0, 10.0, 30.0, 100.0)] + [{"name": "uniform"}]
@@ -61,23 +65,29 @@ class Preset:
     hf_problems: int
     questions_per_batch: int
     max_new_tokens: int
+    snapshot_every: int
+    """Training steps between the snapshots ``pick`` chooses from."""
+    target_greedy: float
+    """The dev greedy accuracy ``pick`` aims at (within ``study.GREEDY_RANGE``)."""
 
 
 PRESETS = {
-    # 3-step problems on operands up to 299, chosen on dev greedy accuracy (2026-12-02, transformer,
-    # ~1,700 steps): operands up to 99 gave 96.3%, above the 60-90% range the claim needs; up to 999
-    # (4-digit results) 15.3%, below it. The 2-step task reached 86% in 10 CPU minutes (REFERENCE.md).
+    # 3-step problems on operands up to 99. Dev greedy accuracy at the end of training (2026-12-02,
+    # transformer, 0.8M params, ~1,600-1,700 training steps): operands up to 99 -> 96.3% (too strong),
+    # up to 299 -> 6.3%, up to 999 -> 15.3% (too weak). Accuracy jumps steeply with training, so no
+    # step count or difficulty can be guessed: the strength is chosen on dev instead (stage pick: the
+    # snapshot, one every 100 steps, whose dev greedy accuracy is nearest 75%, within 60-90%).
     # max_steps: what one shared core fits in 20 minutes (measured 1.4 steps/s for the transformer, ~0.9 for the
     # attractor), so the cosine schedule ends near the time cap.
     "full": Preset(
-        arithmetic=ArithmeticConfig(steps=3, max_value=299, ops="+-"),
+        arithmetic=ArithmeticConfig(steps=3, max_value=99, ops="+-"),
         n_train=200_000, n_dev=300, n_test=1000, k=32, ks=(1, 2, 4, 8, 16, 32), temperatures=(0.6, 0.8, 1.0, 1.2),
         train=("task.seq_len=128", "task.batch_size=32", "model.dim=128", "optim.lr=3e-3", "optim.warmup_steps=100",
                "train.max_steps=1700", "train.max_time_s=1200", "train.val_every_steps=500",
                "train.checkpoint_every_steps=500", "train.val_max_items=64"),
         models={"transformer": ("model.n_layers=4",), "attractor": ("model.backbone_layers=2", "model.f_layers=2",
                                                                     "train.max_steps=1000")},
-        hf_problems=200, questions_per_batch=32, max_new_tokens=64,
+        hf_problems=200, questions_per_batch=32, max_new_tokens=64, snapshot_every=100, target_greedy=0.75,
     ),
     "smoke": Preset(
         arithmetic=ArithmeticConfig(steps=1, max_value=9, ops="+"),
@@ -87,7 +97,7 @@ PRESETS = {
                "task.eval_batch_size=4"),
         models={"transformer": ("model.n_layers=2",), "attractor": ("model.backbone_layers=1", "model.f_layers=1",
                                                                     "solver.max_iter=3")},
-        hf_problems=3, questions_per_batch=4, max_new_tokens=12,
+        hf_problems=3, questions_per_batch=4, max_new_tokens=12, snapshot_every=1, target_greedy=0.75,
     ),
 }
 
@@ -108,6 +118,12 @@ class Study:
 
     def result_path(self, model: str) -> Path:
         return self.model_dir(model) / "result.json"
+
+    def snapshot_dir(self, model: str) -> Path:
+        return self.model_dir(model) / "train" / "checkpoints" / "snapshots"
+
+    def pick_path(self, model: str) -> Path:
+        return self.model_dir(model) / "pick.json"
 
 
 def write_data(study: Study) -> dict[str, Any]:
@@ -136,7 +152,10 @@ def train_overrides(study: Study, model: str) -> list[str]:
 
 
 def train_model(study: Study, model: str) -> dict[str, Any]:
-    """Fit the model with the training harness in this process; returns its metrics.json."""
+    """Fit the model with the training harness in this process, keeping a snapshot every
+    ``snapshot_every`` steps for ``pick``; returns its metrics.json."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
     from attractor.config import compose
     from attractor.tasks.config import validate_run
     from attractor.tasks.harness import datamodule_class, train
@@ -144,8 +163,15 @@ def train_model(study: Study, model: str) -> dict[str, Any]:
     run_dir = study.model_dir(model) / "train"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a rerun starts fresh, as the checkpoints would refuse it
+    study.pick_path(model).unlink(missing_ok=True)  # chosen among the old snapshots
     overrides = train_overrides(study, model)
-    result = train(validate_run(compose(overrides), datamodule_class("lm")), run_dir)
+    run = validate_run(compose(overrides), datamodule_class("lm"))
+    every = study.preset.snapshot_every
+    if every == run.train.checkpoint_every_steps:  # Lightning refuses two checkpoint callbacks of one state key
+        raise ValueError(f"snapshot_every: {every} equals train.checkpoint_every_steps; choose another interval")
+    keep = ModelCheckpoint(dirpath=study.snapshot_dir(model), filename="step{step:05d}", auto_insert_metric_name=False,
+                           every_n_train_steps=every, save_top_k=-1)
+    result = train(run, run_dir, callbacks=[keep])
     write_json(run_dir / "overrides.json", overrides)
     return result.metrics
 
@@ -160,11 +186,45 @@ def val_loss_curve(run_dir: Path) -> list[dict[str, float]]:
         return [{"step": int(r["step"]), "val_loss": float(r["val/loss"])} for r in csv.DictReader(fh) if r.get("val/loss")]
 
 
+def snapshots(study: Study, model: str) -> dict[int, Path]:
+    """The training snapshots by step (``step00100.ckpt`` -> 100)."""
+    found = dict(sorted((int(p.stem.removeprefix("step")), p) for p in study.snapshot_dir(model).glob("step*.ckpt")))
+    if not found:
+        raise FileNotFoundError(f"{study.snapshot_dir(model)}: no snapshots; run --stage train")
+    return found
+
+
+def pick_strength(study: Study, model: str) -> dict[str, Any]:
+    """Decode the dev problems greedily with every snapshot and choose the one whose accuracy is
+    nearest ``target_greedy`` within the claim's regime (``study.pick_snapshot``); ``pick.json``."""
+    from attractor.decoding.study import pick_snapshot
+    from attractor.decoding.synthetic_eval import greedy_accuracy
+
+    cfg = decode_config(study, model, 1.0)
+    paths = snapshots(study, model)
+    accuracies, seconds = {}, {}
+    for step, path in paths.items():
+        start = time.perf_counter()
+        accuracies[step] = greedy_accuracy(path, study.data, cfg, split="dev")
+        seconds[step] = time.perf_counter() - start
+        print(f"[{model}] pick: step {step} dev greedy {accuracies[step]:.3f} ({seconds[step]:.1f} s)", flush=True)
+    choice = pick_snapshot(accuracies, study.preset.target_greedy)
+    out = {**choice, "checkpoint": str(paths[choice["step"]].relative_to(study.out)),
+           "n_dev": corpus_meta(study)["spec"]["n_dev"],
+           "snapshots": [{"step": s, "dev_greedy": a, "seconds": seconds[s]} for s, a in accuracies.items()]}
+    write_json(study.pick_path(model), out)
+    return out
+
+
 def checkpoint(study: Study, model: str) -> Path:
-    path = study.model_dir(model) / "train" / "checkpoints" / "last.ckpt"
+    """The snapshot ``pick`` chose: the model every stage after it decodes with."""
+    path = study.pick_path(model)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not trained yet; run --stage train")
-    return path
+        raise FileNotFoundError(f"{path}: no snapshot picked yet; run --stage pick")
+    ckpt = study.out / json.loads(path.read_text())["checkpoint"]
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt}: the picked snapshot is missing; run --stage train, then --stage pick")
+    return ckpt
 
 
 def decode_config(study: Study, model: str, temperature: float) -> DecodeConfig:
@@ -270,6 +330,7 @@ def score(study: Study, model: str) -> dict[str, Any]:
         "training": {**{k: metrics[k] for k in ("steps", "train_time_s", "train_cpu_time_s", "final")},
                      "val_loss_curve": val_loss_curve(mdir / "train")},
         "dev_choice": {**choice, "labels": {str(k): v for k, v in choice["labels"].items()}},
+        "snapshot_pick": json.loads(study.pick_path(model).read_text()),
         "particles": particle_stats(records),
         "decoding": {s: json.loads((d / "summary.json").read_text())["wall_s"]
                      for s, d in [("test", mdir / "test")] + [(f"dev_T{t:g}", dev_dir(study, model, t))
@@ -286,6 +347,10 @@ def run_stage(study: Study, model: str, stage: str) -> None:
     start = time.perf_counter()
     if stage == "train":
         train_model(study, model)
+    elif stage == "pick":
+        choice = pick_strength(study, model)
+        print(f"[{model}] picked step {choice['step']}: dev greedy {choice['dev_greedy']:.3f}"
+              f"{'' if choice['in_range'] else ' (none in range)'}", flush=True)
     elif stage == "dev":
         for t in study.preset.temperatures:
             summary = decode(study, model, "dev", t, dev_dir(study, model, t))
@@ -305,6 +370,7 @@ def stage_done(study: Study, model: str, stage: str) -> bool:
     mdir = study.model_dir(model)
     return {
         "train": (mdir / "train" / "metrics.json").is_file(),
+        "pick": study.pick_path(model).is_file(),
         "dev": all((dev_dir(study, model, t) / "summary.json").is_file() for t in study.preset.temperatures),
         "test": (mdir / "test" / "summary.json").is_file(),
         "hf": model != "transformer" or (mdir / "hf" / "agreement.json").is_file(),

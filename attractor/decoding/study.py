@@ -4,9 +4,11 @@ Every method at every K reads the first K particles of the same clouds (``analys
 so all comparisons are paired: exact McNemar tests (binomial on the discordant questions) and a
 paired percentile bootstrap (one set of resampled questions shared by every method at a K).
 
-The choice is made on dev records only: the sampling temperature, then, per K, the Gibbs variant
-(energy x kernel: exp(-beta E) at each beta of the grid, or 1/E^2) with the best dev accuracy.
-:func:`score_test` receives that choice and never feeds the test outcome back into it.
+The choices are made on dev only: the model's strength (:func:`pick_snapshot`: the training
+snapshot whose dev greedy accuracy is nearest a target inside the paper's regime), the sampling
+temperature, then, per K, the Gibbs variant (energy x kernel: exp(-beta E) at each beta of the
+grid, or 1/E^2) with the best dev accuracy. :func:`score_test` receives that choice and never
+feeds the test outcome back into it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,30 @@ from attractor.decoding.weights import WeightSpec
 
 Rows = list[dict[str, bool]]
 """Per question, whether each method is right (one dict per question, in record order)."""
+
+GREEDY_RANGE = (0.60, 0.90)
+"""Greedy accuracy of a model in the claim's regime (the paper's Phi-3.5 answers 84.7% of GSM8K
+greedily): below it voting has too few right particles to gather, above it too few errors to fix."""
+
+
+def pick_snapshot(accuracies: Mapping[int, float], target: float,
+                  allowed: tuple[float, float] = GREEDY_RANGE) -> dict[str, Any]:
+    """The training step whose dev greedy accuracy is nearest ``target``, among the steps inside
+    ``allowed`` (inclusive) when there are any, else among all (``in_range`` false); ties go to the
+    earlier step. ``accuracies``: step -> dev greedy accuracy of that snapshot."""
+    if not accuracies:
+        raise ValueError("pick_snapshot: no snapshots to choose from")
+    lo, hi = allowed
+    if not 0 <= lo <= target <= hi <= 1:
+        raise ValueError(f"target_greedy: {target} must lie in the allowed range [{lo}, {hi}] within [0, 1]")
+    inside = {s: a for s, a in accuracies.items() if lo <= a <= hi}
+    pool = inside or accuracies
+    # rounding: |0.7 - 0.75| and |0.8 - 0.75| are a tie, not 0.04999... < 0.05000...
+    step = min(pool, key=lambda s: (round(abs(pool[s] - target), 9), s))
+    return {"step": step, "dev_greedy": accuracies[step], "in_range": bool(inside), "target": target,
+            "range": [lo, hi],
+            "rule": f"the snapshot whose dev greedy accuracy is nearest {target} among those in [{lo}, {hi}] "
+                    f"(if none is, nearest overall); ties: the earlier step"}
 
 
 def gibbs_candidates(rows: Rows) -> list[str]:

@@ -3,12 +3,14 @@ the synthetic corpus, every method scored at each K on the same particles, with 
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from attractor.decoding.analysis import correct_vs_k, paired_sign_test
+from attractor.decoding.answers import extract_answer
 from attractor.decoding.arithmetic import TEMPLATE
 from attractor.decoding.config import DecodeConfig
 from attractor.decoding.datasets import build_prompt
@@ -82,6 +84,22 @@ def decode_split(ckpt: str | Path, corpus_dir: str | Path, cfg: DecodeConfig, ou
     problems = read_heldout(corpus_dir, limit, split)
     prompts = [build_prompt(p.question, (), TEMPLATE) for p in problems]
     return run_decoding(problems, prompts, native_sampler(ckpt, cfg.hidden_module, device), cfg, out_dir)
+
+
+def greedy_accuracy(ckpt: str | Path, corpus_dir: str | Path, cfg: DecodeConfig, split: str = "dev",
+                    device: str = "cpu") -> float:
+    """Fraction of the split's problems the checkpoint answers right greedily: one trajectory per
+    problem, no particles or energies, with ``cfg``'s limits, extraction and batches, as
+    ``decode_split``'s greedy pass (so both give the same answers)."""
+    problems = read_heldout(corpus_dir, split=split)
+    prompts = [build_prompt(p.question, (), TEMPLATE) for p in problems]
+    sampler = native_sampler(ckpt, None, device)
+    params = dataclasses.replace(cfg.sampling(), temperature=0.0)
+    step, correct = cfg.questions_per_batch, 0
+    for lo in range(0, len(problems), step):
+        clouds = sampler.sample(prompts[lo : lo + step], 1, params)
+        correct += sum(extract_answer(g.text, cfg.extraction) == p.answer for p, (g,) in zip(problems[lo : lo + step], clouds))
+    return correct / len(problems)
 
 
 def evaluate(ckpt: str | Path, corpus_dir: str | Path, cfg: DecodeConfig, out_dir: str | Path,

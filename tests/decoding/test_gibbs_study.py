@@ -1,5 +1,6 @@
-"""The issue-15 study: paired statistics, the dev-only choice, disjoint splits, and the whole command
-at toy size (training, decoding, HF export and agreement, report)."""
+"""The issue-15 study: paired statistics, the dev-only choices (model strength, temperature, Gibbs
+variant), disjoint splits, and the whole command at toy size (training with snapshots, the pick,
+decoding, HF export and agreement, report)."""
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ from scipy.stats import mannwhitneyu
 from attractor.decoding.analysis import auroc
 from attractor.decoding.arithmetic import ArithmeticConfig
 from attractor.decoding.selection import select_all
-from attractor.decoding.study import choose_on_dev, mcnemar, paired_bootstrap, score_test
+from attractor.decoding.study import choose_on_dev, mcnemar, paired_bootstrap, pick_snapshot, score_test
 from attractor.decoding.synthetic import CorpusSpec, read_heldout, write_corpus
 from attractor.decoding.weights import WeightSpec
 
@@ -102,6 +103,32 @@ def test_bad_k_and_missing_labels_name_the_key():
         choose_on_dev(DEV, [4], [WeightSpec("uniform")])
 
 
+def test_pick_snapshot_nearest_target_inside_the_range():
+    accs = {100: 0.10, 200: 0.58, 300: 0.66, 400: 0.93, 500: 0.97}
+    # 0.58 lies outside [0.6, 0.9] and so does 0.93: of the in-range ones 0.66 is nearest 0.75
+    pick = pick_snapshot(accs, 0.75)
+    assert (pick["step"], pick["dev_greedy"], pick["in_range"]) == (300, 0.66, True)
+    # 0.93 is nearer 0.86 than 0.66 is, but outside [0.6, 0.9]: the in-range one wins
+    assert pick_snapshot(accs, 0.86)["step"] == 300
+    assert pick_snapshot({1: 0.61, 2: 0.89, 3: 0.75}, 0.75)["step"] == 3
+    assert pick["range"] == [0.6, 0.9] and "nearest 0.75" in pick["rule"]
+
+
+def test_pick_snapshot_none_in_range_and_ties():
+    out = pick_snapshot({100: 0.05, 200: 0.40, 300: 0.95, 400: 0.99}, 0.75)
+    assert (out["step"], out["in_range"]) == (300, False)  # |0.95-0.75| = 0.20 < |0.40-0.75| = 0.35
+    assert pick_snapshot({100: 0.05, 200: 0.30}, 0.75)["step"] == 200
+    # equally far from the target (0.70 and 0.80; 0.55 and 0.95 outside): the earlier step
+    assert pick_snapshot({300: 0.80, 100: 0.70}, 0.75)["step"] == 100
+    assert pick_snapshot({100: 0.80, 200: 0.70}, 0.75)["step"] == 100
+    tie_outside = pick_snapshot({200: 0.95, 100: 0.55}, 0.75)
+    assert (tie_outside["step"], tie_outside["in_range"]) == (100, False)
+    with pytest.raises(ValueError, match="no snapshots"):
+        pick_snapshot({}, 0.75)
+    with pytest.raises(ValueError, match="target_greedy"):
+        pick_snapshot({1: 0.5}, 0.95)
+
+
 def test_bad_energy_or_kernel_names_the_key():
     from attractor.decoding.config import DecodeConfig
 
@@ -151,3 +178,16 @@ def test_whole_command_at_toy_size(tmp_path, monkeypatch):
     assert (results.parent / "gibbs_transformer_accuracy_vs_k.png").stat().st_size > 0
     with pytest.raises(ValueError, match="stage hf: only the transformer"):
         g.main(["--preset", "smoke", "--out", str(out), "--model", "attractor", "--stage", "hf"])
+    # the strength was chosen on dev among the snapshots (one per step in smoke), and every later
+    # stage decoded the picked one: dev's greedy pass repeats the pick's greedy accuracy
+    pick = data["snapshot_pick"]
+    assert [s["step"] for s in pick["snapshots"]] == [1, 2, 3] and pick["step"] in (1, 2, 3)
+    assert pick["target"] == 0.75 and pick["range"] == [0.6, 0.9] and isinstance(pick["in_range"], bool)
+    assert pick["dev_greedy"] == {s["step"]: s["dev_greedy"] for s in pick["snapshots"]}[pick["step"]]
+    assert pick["checkpoint"] == f"transformer/train/checkpoints/snapshots/step{pick['step']:05d}.ckpt"
+    for t in (0.8, 1.0):
+        dev = json.loads((out / "transformer" / f"dev_T{t:g}" / "summary.json").read_text())
+        assert dev["methods"]["greedy"]["accuracy"] == pick["dev_greedy"]
+    (out / "transformer" / "pick.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no snapshot picked yet; run --stage pick"):
+        g.main(["--preset", "smoke", "--out", str(out), "--model", "transformer", "--stage", "test"])
