@@ -123,9 +123,9 @@ class Run:
 class DebugConfig:
     """``debug=tiny``: any preset shrunk to seconds on a CPU. Sizes, step counts and data counts
     change; the code path does not (solver, backward mode, EMA, segments, precision, compile,
-    strategy). Deep-supervision segments and recursion cycles are capped, not removed: two of each
-    still carry a state and still cut the gradient before the last cycle. A GPU accelerator falls
-    back to the CPU where there is no GPU."""
+    strategy). Deep-supervision segments, recursion cycles and solver iterations are capped, not
+    removed: two segments and two cycles still carry a state and still cut the gradient before the
+    last cycle. A GPU accelerator falls back to the CPU where there is no GPU."""
 
     max_steps: int = 8
     dim: int = 32
@@ -142,6 +142,7 @@ class DebugConfig:
     warmup_steps: int = 2
     segments: int = 2  # most deep-supervision segments (train.supervision_steps)
     cycles: int = 2  # most recursion cycles of each kind (trm, trm_deq: h_cycles, l_cycles)
+    solver_iters: int = 12  # most solver iterations, forward and backward (the 140M LM presets solve up to 64)
 
 
 LAYER_KEYS = ("n_layers", "prelude_layers", "core_layers", "backbone_layers", "f_layers")
@@ -164,6 +165,8 @@ def apply_debug(raw: dict) -> dict:
     model.update(dim=d.dim, n_heads=d.n_heads)
     model.update({k: d.layers for k in LAYER_KEYS if k in model})
     model.update({k: min(model[k], d.cycles) for k in CYCLE_KEYS if k in model})
+    solver = raw.get("solver") or {}
+    solver.update({k: min(solver[k], d.solver_iters) for k in ("max_iter", "b_max_iter") if k in solver})
     raw.setdefault("optim", {}).update(lr=d.lr, warmup_steps=d.warmup_steps)
     half = max(1, d.max_steps // 2)
     if "supervision_steps" in train:

@@ -126,3 +126,9 @@ def test_solver_divergence_skips_the_step_and_never_writes_nan(tmp_path):
     for weights in ("raw", "ema"):
         model = load_checkpoint(result.last_checkpoint, weights).model
         assert all(torch.isfinite(p).all() for p in model.parameters()), weights
+
+
+def test_debug_tiny_caps_solver_iterations_and_keeps_the_backward_mode():
+    run = _run(["experiment=lm_gpu_ref", "debug=tiny", "logger=none"])
+    assert run.solver.max_iter == 12 and run.solver.b_max_iter == 12
+    assert run.solver.backward == "neumann"
