@@ -261,44 +261,13 @@ def dev_choice(study: Study, model: str) -> dict[str, Any]:
 
 
 def hf_agreement(study: Study, model: str) -> dict[str, Any]:
-    """Export the transformer as a transformers Llama and decode the first test problems greedily
-    through ``HFSampler``; the fraction whose answer (and text) equals the native greedy one."""
-    from attractor.decoding.arithmetic import TEMPLATE
-    from attractor.decoding.datasets import build_prompt
-    from attractor.decoding.answers import extract_answer
+    """The exported Llama's greedy answers against the native ones on the first test problems."""
     from attractor.decoding.runner import read_records
-    from attractor.decoding.samplers import HFSampler, SamplingParams
-    from attractor.evaluation.lm import load_lm
-    from attractor.llama import export_llama
+    from attractor.decoding.synthetic_eval import hf_greedy_agreement
 
-    hf_dir = study.model_dir(model) / "hf"
-    _, net, tokenizer = load_lm(checkpoint(study, model))
-    export_llama(net, hf_dir / "llama", tokenizer)
-    sampler = HFSampler.from_path(hf_dir / "llama")
-    (newline,) = tokenizer.encode("\n").tolist()
-    sampler.model.generation_config.eos_token_id = newline  # as the native sampler: a newline ends the answer
-    sampler.eos_ids = {newline}
-    sampler.tokenizer.pad_token = "\n"
     records = list(read_records(study.model_dir(model) / "test"))[: study.preset.hf_problems]
-    prompts = [build_prompt(r["question"], (), TEMPLATE) for r in records]
-    by_length: dict[int, list[int]] = {}  # equal-length prompts batch without padding
-    for i, prompt in enumerate(prompts):
-        by_length.setdefault(len(prompt), []).append(i)
-    texts: list[str] = [""] * len(prompts)
-    params = SamplingParams(temperature=0.0, max_new_tokens=study.preset.max_new_tokens)
-    start = time.perf_counter()
-    for group in by_length.values():
-        for i, (particle,) in zip(group, sampler.sample([prompts[i] for i in group], 1, params)):
-            texts[i] = particle.text
-    answers = [extract_answer(t, "strict") for t in texts]
-    same_answer = [a == r["greedy"]["answer"] for a, r in zip(answers, records)]
-    same_text = [t.strip() == r["greedy"]["text"].strip() for t, r in zip(texts, records)]
-    out = {"n": len(records), "answer_agreement": sum(same_answer) / len(records),
-           "text_agreement": sum(same_text) / len(records),
-           "hf_greedy_accuracy": sum(a == r["gold"] for a, r in zip(answers, records)) / len(records),
-           "seconds": time.perf_counter() - start}
-    write_json(hf_dir / "agreement.json", out)
-    return out
+    return hf_greedy_agreement(checkpoint(study, model), records, study.model_dir(model) / "hf",
+                               study.preset.max_new_tokens)
 
 
 def score(study: Study, model: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ the synthetic corpus, every method scored at each K on the same particles, with 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ from attractor.decoding.config import DecodeConfig
 from attractor.decoding.datasets import build_prompt
 from attractor.decoding.plots import plot_run
 from attractor.decoding.runner import read_records, run_decoding
-from attractor.decoding.samplers import NativeSampler
+from attractor.decoding.samplers import HFSampler, NativeSampler, SamplingParams
 from attractor.decoding.synthetic import read_heldout
 from attractor.decoding.weights import WeightSpec
 from attractor.evaluation.lm import load_lm
@@ -115,3 +116,38 @@ def evaluate(ckpt: str | Path, corpus_dir: str | Path, cfg: DecodeConfig, out_di
     write_json(Path(out_dir) / "k_table.json", table)
     write_text(Path(out_dir) / "k_table.md", markdown_tables(table))
     return {"summary": summary, "energy_auroc": figures["energy_auroc"], "k_table": table}
+
+
+def hf_greedy_agreement(ckpt: str | Path, records: Sequence[dict[str, Any]], hf_dir: Path,
+                        max_new_tokens: int) -> dict[str, Any]:
+    """Export an lm checkpoint as a transformers Llama under ``hf_dir`` and decode ``records``'
+    questions greedily through ``HFSampler``: the fraction whose answer (and text) equals the native
+    greedy one stored in each record, written to ``hf_dir/agreement.json``."""
+    from attractor.llama import export_llama
+
+    _, net, tokenizer = load_lm(ckpt)
+    export_llama(net, hf_dir / "llama", tokenizer)
+    sampler = HFSampler.from_path(hf_dir / "llama")
+    (newline,) = tokenizer.encode("\n").tolist()
+    sampler.model.generation_config.eos_token_id = newline  # as the native sampler: a newline ends the answer
+    sampler.eos_ids = {newline}
+    sampler.tokenizer.pad_token = "\n"
+    prompts = [build_prompt(r["question"], (), TEMPLATE) for r in records]
+    by_length: dict[int, list[int]] = {}  # equal-length prompts batch without padding
+    for i, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(i)
+    texts: list[str] = [""] * len(prompts)
+    params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    start = time.perf_counter()
+    for group in by_length.values():
+        for i, (particle,) in zip(group, sampler.sample([prompts[i] for i in group], 1, params)):
+            texts[i] = particle.text
+    answers = [extract_answer(t, "strict") for t in texts]
+    same_answer = [a == r["greedy"]["answer"] for a, r in zip(answers, records)]
+    same_text = [t.strip() == r["greedy"]["text"].strip() for t, r in zip(texts, records)]
+    out = {"n": len(records), "answer_agreement": sum(same_answer) / len(records),
+           "text_agreement": sum(same_text) / len(records),
+           "hf_greedy_accuracy": sum(a == r["gold"] for a, r in zip(answers, records)) / len(records),
+           "seconds": time.perf_counter() - start}
+    write_json(hf_dir / "agreement.json", out)
+    return out
