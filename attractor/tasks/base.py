@@ -30,6 +30,7 @@ class SequenceTask(L.LightningModule):
         self.save_hyperparameters({"config": run.raw})
         self.model = build_model(run.model)
         self._step_started = 0.0
+        self._train_time_s = 0.0  # steps only, this process: the x axis of loss-against-time plots
         self.skipped_steps = 0
         self._diverged = False
 
@@ -59,12 +60,14 @@ class SequenceTask(L.LightningModule):
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(self, outputs, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        """Log throughput of the whole step (forward, backward, optimizer)."""
+        """Log throughput of the whole step (forward, backward, optimizer) and the training time so far
+        (steps only, validation excluded; counted from this process's start): loss against time."""
         elapsed = time.perf_counter() - self._step_started
+        self._train_time_s += elapsed
         inputs = batch["inputs"]
         samples = inputs.shape[0] * self.trainer.world_size
-        self.log_dict({"perf/samples_per_s": samples / elapsed, "perf/tokens_per_s": samples * inputs.shape[1] / elapsed},
-                      on_step=True, on_epoch=False, batch_size=inputs.shape[0])
+        self.log_dict({"perf/samples_per_s": samples / elapsed, "perf/tokens_per_s": samples * inputs.shape[1] / elapsed,
+                       "perf/train_time_s": self._train_time_s}, on_step=True, on_epoch=False, batch_size=inputs.shape[0])
 
     def configure_optimizers(self) -> dict:
         return build_optimizer(self.model, self.run.optim, self.run.train.max_steps)
