@@ -139,7 +139,7 @@ LADDER = Study(
     models={**REASONERS.models, "attractor": ATTRACTOR_REF},
     eval_modes={"transformer": "[solver]", "looped": _LADDER_LOOPS, "attractor": _LADDER_SWEEP,
                 "trm": _LADDER_SWEEP, "trm_deq": _LADDER_SWEEP, "eqr": _LADDER_SWEEP},
-    carries_state=REASONERS.carries_state, breadth_models=("eqr",), ladder=True)
+    carries_state=REASONERS.carries_state, breadth_models=("eqr", "attractor"), ladder=True)
 STUDIES = {s.name: s for s in (REASONERS, RECIPES, LADDER)}
 DEPTH_SEGMENTS = 6  # test-time depth: segments per puzzle at evaluation (trained: 2)
 BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8,16]",

@@ -10,8 +10,9 @@ Each energy maps a batch of solved particles to one number per particle:
   basin has a radius near (or above) 1, a wide flat one a small radius.
 - ``jacobian_frobenius``: Hutchinson estimate of ||J_f(z*)||_F^2 / dim, the same sharpness in
   the Frobenius norm (cheaper and smoother than the radius).
-- ``q_halt``: minus the Q-head's logit (trm, trm_deq): the model's own belief that the answer is
-  exactly right, so the lowest energy is the particle it trusts most.
+- ``q_halt``: -log sigmoid(q), q the Q-head's logit (trm, trm_deq): minus the log-probability the
+  model gives its answer being exactly right, so the lowest energy is the particle it trusts most.
+  Non-negative, so every weighting applies (E^-p needs E >= 0), and exp(-beta E) = sigmoid(q)^beta.
 - ``trajectory_spectral_entropy``: the decoding module's ``psd_spectral_entropy`` of the
   per-iteration signal log ||f(z_t) - z_t|| (the solve's residual trace): a steady geometric decay
   concentrates its power at low frequencies (low entropy), an erratic trajectory spreads it.
@@ -78,7 +79,7 @@ def equilibrium_energies(names: Sequence[str], model: SequenceModel, tokens: tor
     if "q_halt" in names:
         if "q_halt" not in out.stats:
             raise ValueError(f"energy q_halt needs a model with a Q-head (trm, trm_deq), not a {type(model).__name__}")
-        energies["q_halt"] = -out.stats["q_halt"].double()
+        energies["q_halt"] = torch.nn.functional.softplus(-out.stats["q_halt"].double())  # -log sigmoid(q)
     if "trajectory_spectral_entropy" in names:
         energies["trajectory_spectral_entropy"] = trajectory_spectral_entropy(out.stats["residual_trace"])
     for kind in ("spectral_radius", "jacobian_frobenius"):

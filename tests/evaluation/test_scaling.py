@@ -218,3 +218,17 @@ def test_eval_py_scale_action_writes_the_report(trained, tmp_path):
     report = json.loads((tmp_path / "test" / "scaling.json").read_text())
     assert [r["depth"] for r in report["depth"]] == ["iters=1", "iters=2"]
     assert "K=2 @ iters=2" in proc.stdout and "model's own (solver)" in proc.stdout
+
+
+def test_q_halt_energy_is_minus_log_probability_of_solved_and_every_weighting_accepts_it():
+    """The Q-head's logit can be negative; its energy -log sigmoid(q) cannot, so E^-p weighting works."""
+    model, data = _model_and_data("trm")
+    cfg = _cfg(energies=["q_halt"], noise={"kind": "random", "scale": 1.0})
+    cloud = collect(model, SPEC, VERIFIERS["sudoku"], data, 3, 1, cfg, cfg.noise, cfg.energies, "cpu")
+    inputs = torch.stack([data[i]["inputs"] for i in range(len(data))])
+    with torch.no_grad():
+        q = model(inputs, mode="iters=1").stats["q_halt"].double()
+    torch.testing.assert_close(cloud.energies["q_halt"][:, 0], -torch.nn.functional.logsigmoid(q))  # particle 0: proposal
+    assert (cloud.energies["q_halt"] >= 0).all()
+    rows = breadth_rows(cloud, [3], methods(cfg.energies, cfg.weightings), "iters=1")
+    assert {"gibbs[q_halt|inverse_power(p=2.0)]", "lowest_energy[q_halt]"} <= {r["method"] for r in rows}
