@@ -146,8 +146,13 @@ LADDER = Study(
 STUDIES = {s.name: s for s in (REASONERS, RECIPES, LADDER)}
 DEPTH_SEGMENTS = 6  # test-time depth: segments per puzzle at evaluation (trained: 2)
 BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8,16]",
-           "scaling.depths=[1,2,4,8]", "scaling.breadth_depths=[4]",
-           "scaling.energies=[residual,nll,q_halt]", "scaling.plot_methods=[]"]
+           "scaling.depths=[1,2,4,8]", "scaling.breadth_depths=[4,8]", "scaling.plot_methods=[]"]
+
+
+def breadth_energies(study: Study, model: str) -> str:
+    """The energies a model's particles are ranked by: the Q-head's where it has one (the recursive
+    reasoners), the solve's trajectory spectral entropy where it has a solver trace (the attractor)."""
+    return "scaling.energies=[residual,nll," + ("q_halt]" if model in study.carries_state else "trajectory_spectral_entropy]")
 
 
 def python(args: list[str], log: Path) -> None:
@@ -175,7 +180,7 @@ def run_one(study: Study, model: str, seed: int) -> None:
         python(["eval.py", ckpt, f"segments={DEPTH_SEGMENTS}", "modes=[solver]", f"out_dir={run_dir / 'depth'}"],
                Path(f"{tag}.depth.log"))
     if model in study.breadth_models and not (run_dir / "scaling" / "test" / "scaling.json").exists():
-        python(["eval.py", "action=scale", ckpt, *BREADTH, f"out_dir={run_dir / 'scaling'}"], Path(f"{tag}.scale.log"))
+        python(["eval.py", "action=scale", ckpt, *BREADTH, breadth_energies(study, model), f"out_dir={run_dir / 'scaling'}"], Path(f"{tag}.scale.log"))
 
 
 def best_val(run_dir: Path) -> float:
