@@ -85,6 +85,9 @@ def main(cfg: DictConfig) -> None:
 
     args = OmegaConf.to_container(cfg, resolve=True)
     ckpt, action = Path(args["ckpt"]), args.pop("action")
+    solver = {k: v for k, v in args.pop("solver").items() if v is not None}
+    if solver and action != "evaluate":
+        raise ValueError(f"solver: changes the solve eval.py scores (action=evaluate), not action={action}")
     if action == "scale":
         from attractor.evaluation.scaling import run_from_config, summary
 
@@ -106,7 +109,7 @@ def main(cfg: DictConfig) -> None:
         return
     if action != "evaluate":
         raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample', 'scale', 'export'")
-    (evaluate_lm if task == "lm" else evaluate_puzzle)(ckpt, out_dir, args)
+    (evaluate_lm if task == "lm" else evaluate_puzzle)(ckpt, out_dir, {**args, "solver": solver})
     print(f"wrote {out_dir / 'eval.json'}")
 
 

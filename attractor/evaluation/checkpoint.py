@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 import pickle
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -25,14 +26,15 @@ class LoadedCheckpoint(NamedTuple):
 
 
 def load_checkpoint(path: str | os.PathLike, weights: Weights | None = None,
-                    expect_model: str | None = None) -> LoadedCheckpoint:
+                    expect_model: str | None = None, solver: Mapping[str, Any] | None = None) -> LoadedCheckpoint:
     """The run config and the model of a checkpoint written by ``train.py``, in eval mode.
 
     Uses ``torch.load(weights_only=True)``: no code in the file is executed. A run with an EMA
     stores the average in ``state_dict`` and the raw weights in ``current_model_state``
     (``attractor.tasks.ema``); ``weights`` picks one (default: the average when there is one) and
     the result says which it holds. ``expect_model`` guards against a checkpoint of another kind of
-    model than the caller asked for.
+    model than the caller asked for. ``solver``: fields of the run's solver config to change for
+    inference (e.g. ``{"tol": 1e-2, "max_iter": 64}``: when the solve stops), validated like a run's.
     """
     path = Path(path)
     if path.is_dir():  # torch.distributed.checkpoint writes one file per rank into a folder
@@ -46,7 +48,10 @@ def load_checkpoint(path: str | os.PathLike, weights: Weights | None = None,
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt.get("hyper_parameters", {}):
         raise CheckpointError(f"{path} is not an attractor training checkpoint (no state_dict and config)")
-    run = validate_run(ckpt["hyper_parameters"]["config"])
+    config = ckpt["hyper_parameters"]["config"]
+    if solver:
+        config = {**config, "solver": {**(config.get("solver") or {}), **solver}}
+    run = validate_run(config)
     if expect_model is not None and run.model.name != expect_model:
         raise CheckpointError(f"{path} holds a {run.model.name!r} model, not the expected {expect_model!r}")
     has_ema = "current_model_state" in ckpt

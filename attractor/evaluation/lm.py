@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -75,14 +76,16 @@ def _lm_data(run: Run, ckpt: str | os.PathLike) -> LMDataModule:
 def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, modes: list[str] | None = None,
                            batch_size: int | None = None, max_items: int | None = None, device: str | None = None,
                            expect_model: str | None = None, weights: str | None = None,
-                           split: str = "test") -> dict[str, Any]:
+                           split: str = "test", solver: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Score a checkpoint on its corpus's whole ``split`` (test, or val to compare with training's
-    validation) in every mode; write eval.json and the plot.
+    validation) in every mode; write eval.json and the plot. ``solver``: solver fields changed for
+    inference (``load_checkpoint``), recorded in eval.json.
 
     Modes default to the model's sweep: solver removed, 1..32 iterations and adaptive for the
     attractor; loop counts for the looped model; the transformer as it is.
     """
-    run, model, weights = load_checkpoint(ckpt, weights, expect_model)
+    solver = dict(solver or {})
+    run, model, weights = load_checkpoint(ckpt, weights, expect_model, solver)
     dm = _lm_data(run, ckpt)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -97,7 +100,7 @@ def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, 
     default = next((s for s in sweep if s["mode"] == "solver"), sweep[-1])
     report = {
         "checkpoint": str(ckpt), "weights": weights, "model": run.model.name, "task": run.task.name,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "solver_overrides": solver, "parameters": sum(p.numel() for p in model.parameters()),
         "data_dir": str(dm.data_dir), "seq_len": run.task.seq_len,
         "n_windows": default["n_windows"], "n_tokens": default["n_tokens"],
         "split": split, "tokens_in_split": dm.meta["tokens"][split], "full_split": not max_items,

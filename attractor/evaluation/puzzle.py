@@ -127,11 +127,14 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
                         external: list[str] | None = None, batch_size: int | None = None,
                         max_items: int | None = None, device: str | None = None,
                         expect_model: str | None = None, test_data: Mapping[str, Any] | None = None,
-                        weights: str | None = None, segments: int | None = None) -> dict[str, Any]:
+                        weights: str | None = None, segments: int | None = None,
+                        solver: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Score a checkpoint on its task's full test set (or the one ``test_data`` describes) in every
     mode; write eval.json and the plot. ``weights``: 'ema' or 'raw' (default: the EMA when kept);
-    ``segments``: deep-supervision segments per puzzle (default: as many as the run trained with)."""
-    run, model, weights = load_checkpoint(ckpt, weights, expect_model)
+    ``segments``: deep-supervision segments per puzzle (default: as many as the run trained with);
+    ``solver``: solver fields changed for inference (``load_checkpoint``), recorded in eval.json."""
+    solver = dict(solver or {})
+    run, model, weights = load_checkpoint(ckpt, weights, expect_model, solver)
     if run.task.name not in PUZZLES:
         raise ValueError(f"{ckpt} is a {run.task.name!r} checkpoint; this evaluator scores puzzles")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -145,7 +148,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
     default = next(s for s in sweep if s["mode"] == "solver")
     report = {
         "checkpoint": str(ckpt), "weights": weights, "segments": segments, "model": run.model.name,
-        "task": run.task.name,
+        "task": run.task.name, "solver_overrides": solver,
         "parameters": sum(p.numel() for p in model.parameters()),
         "n_items": default["n_items"], "full_test_set": not max_items, "generation": generation,
         **{k: default[k] for k in ("exact_acc", "exact_ci95", "cell_acc", "cell_ci95", "mean_iterations")},
