@@ -30,6 +30,13 @@ def depth_entry(run_dir: Path) -> dict[str, Any]:
     entry = {"by_depth": _buckets(default["by_depth"]), "iterations_vs_depth": default["iterations_vs_depth"],
              "sweep_by_depth": [{"mode": s["mode"], "mean_iterations": s["mean_iterations"],
                                  "by_depth": _buckets(s["by_depth"])} for s in ev["sweep"]]}
+    entry["adaptive_tolerance"] = []  # the solve stopped at looser tolerances (benchmarks/reasoners.py ADAPTIVE_TOLS)
+    for path in sorted(run_dir.glob("tol*/eval.json")):
+        loose = json.loads(path.read_text())
+        s = loose["sweep"][0]
+        entry["adaptive_tolerance"].append({**loose["solver_overrides"], "exact_acc": s["exact_acc"],
+                                            "mean_iterations": s["mean_iterations"], "by_depth": _buckets(s["by_depth"]),
+                                            "iterations_vs_depth": s["iterations_vs_depth"]})
     depth = run_dir / "depth" / "eval.json"
     if depth.exists():
         deeper = json.loads(depth.read_text())["sweep"][0]
@@ -114,6 +121,17 @@ def render_depth(summary: dict) -> str:
         c = r.get("depth", {}).get("iterations_vs_depth")
         if c:
             lines.append(f"| {name} | {c['spearman_rho']:.3f} | {c['p_value']:.2g} | {c['n_items']} |")
+    loose = {n: r["depth"]["adaptive_tolerance"] for n, r in runs.items() if r.get("depth", {}).get("adaptive_tolerance")}
+    if loose:
+        lines += ["", "The attractor's solve stopped at looser tolerances than trained: exact % (mean iterations) "
+                      "per depth, and Spearman correlation of iterations with depth:", "",
+                  "| run | tol |" + head[1:-1] + " | rho |", "| --- | ---: |" + rule[1:] + " ---: |"]
+        for name, rows in loose.items():
+            for t in rows:
+                c = t["iterations_vs_depth"]
+                lines.append(f"| {name} | {t['tol']:g} | " + " | ".join(f"{_pct(b['exact_acc'])} ({b['mean_iterations']:.1f})"
+                                                                      for b in t["by_depth"])
+                             + f" | {'–' if c is None else format(c['spearman_rho'], '.3f')} |")
     halting = {n: r["depth"] for n, r in runs.items() if "halted_by_depth" in r.get("depth", {})}
     if halting:
         lines += ["", "ACT halting on the Q-head, evaluated with up to the depth evaluation's segments: exact % "

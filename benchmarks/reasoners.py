@@ -60,6 +60,7 @@ class Study:
     carries_state: tuple[str, ...] = ()
     breadth_models: tuple[str, ...] = ()
     selection_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> candidates
+    adaptive_models: tuple[str, ...] = ()  # also evaluated to looser solver tolerances (ADAPTIVE_TOLS)
     ladder: bool = False  # per-depth figures, FLOPs per training step and depth plots (benchmarks/ladder.py)
 
     @property
@@ -142,9 +143,13 @@ LADDER = Study(
     eval_modes={"transformer": "[solver]", "looped": _LADDER_LOOPS, "attractor_puzzle": _LADDER_SWEEP,
                 "attractor_ref": _LADDER_SWEEP, "trm": _LADDER_SWEEP, "trm_deq": _LADDER_SWEEP, "eqr": _LADDER_SWEEP},
     carries_state=REASONERS.carries_state, breadth_models=("eqr", "attractor_puzzle", "attractor_ref"),
-    selection_groups={"attractor": ("attractor_puzzle", "attractor_ref")}, ladder=True)
+    selection_groups={"attractor": ("attractor_puzzle", "attractor_ref")}, ladder=True,
+    adaptive_models=("attractor_puzzle", "attractor_ref"))
 STUDIES = {s.name: s for s in (REASONERS, RECIPES, LADDER)}
 DEPTH_SEGMENTS = 6  # test-time depth: segments per puzzle at evaluation (trained: 2)
+# Adaptive depth at looser tolerances than trained: at width 32 the attractor's solve reaches its
+# trained tolerance (3e-4) on no item within 12 iterations, so its iterations cannot vary with depth.
+ADAPTIVE_TOLS, ADAPTIVE_MAX_ITER = (1e-2, 3e-2), 64
 BREADTH = ["scaling=cpu", "scaling.noise.kind=random", "scaling.noise.scale=1.0", "scaling.ks=[1,2,4,8,16]",
            "scaling.depths=[1,2,4,8]", "scaling.breadth_depths=[4,8]", "scaling.plot_methods=[]"]
 
@@ -179,6 +184,10 @@ def run_one(study: Study, model: str, seed: int) -> None:
     if model in study.carries_state and not (run_dir / "depth" / "eval.json").exists():
         python(["eval.py", ckpt, f"segments={DEPTH_SEGMENTS}", "modes=[solver]", f"out_dir={run_dir / 'depth'}"],
                Path(f"{tag}.depth.log"))
+    for tol in ADAPTIVE_TOLS if model in study.adaptive_models else ():
+        if not (run_dir / f"tol{tol:g}" / "eval.json").exists():
+            python(["eval.py", ckpt, "modes=[solver]", f"solver.tol={tol}", f"solver.max_iter={ADAPTIVE_MAX_ITER}",
+                    f"out_dir={run_dir / f'tol{tol:g}'}"], Path(f"{tag}.tol{tol:g}.log"))
     if model in study.breadth_models and not (run_dir / "scaling" / "test" / "scaling.json").exists():
         python(["eval.py", "action=scale", ckpt, *BREADTH, breadth_energies(study, model), f"out_dir={run_dir / 'scaling'}"], Path(f"{tag}.scale.log"))
 

@@ -43,6 +43,10 @@ def _eval(tmp_path, name, accs, iterations):
     (run / "eval.json").write_text(json.dumps({"sweep": sweep}))
     halted = {"by_depth": rows, "segments_vs_depth": corr}
     (run / "depth" / "eval.json").write_text(json.dumps({"sweep": [{"by_depth": rows, "halted": halted}]}))
+    (run / "tol0.01").mkdir()
+    loose = {"mode": "solver", "exact_acc": 0.4, "mean_iterations": 7.0, "by_depth": rows, "iterations_vs_depth": corr}
+    (run / "tol0.01" / "eval.json").write_text(json.dumps({"solver_overrides": {"tol": 0.01, "max_iter": 64},
+                                                           "sweep": [loose]}))
     return ladder.depth_entry(run)
 
 
@@ -59,6 +63,7 @@ def test_summary_means_seeds_per_depth_and_renders_tables_and_plots(tmp_path):
     assert "| attractor | 90.0 | 70.0 | 52.5 |" in text  # cell %, mean over seeds
     assert "| attractor-s1 | 0.500 | 0.01 | 30 |" in text  # iterations vs depth
     assert "| attractor-s1 | 70.0 (3.00) | 30.0 (5.00) | 10.0 (9.00) | 0.500 |" in text  # ACT halting by depth
+    assert "| attractor-s0 | 0.01 | 90.0 (3.0) | 50.0 (5.0) | 0.0 (9.0) | 0.500 |" in text  # looser tolerance
     assert "| attractor-s0 | 1 | 45.0 | 25.0 | 0.0 |" in text  # after one segment
     written = ladder.plot_study(summary, tmp_path / "ladder", 2)
     assert written == ["ladder_accuracy_by_depth.png", "ladder_iterations_by_depth.png",
