@@ -63,8 +63,9 @@ def model_depth_row(reached: list[dict]) -> list[dict]:
 
 
 def plot_study(summary: dict, prefix: Path, trained_max: int) -> list[str]:
-    """Accuracy vs depth per model, iterations vs depth for models whose compute varies, and each
-    model's (seed 0) accuracy vs test-time iterations per depth; returns the files written."""
+    """Accuracy vs depth per model, iterations vs depth for models whose compute varies (also the
+    attractor at looser tolerances), ACT segments vs depth, and each model's (seed 0) accuracy vs
+    test-time iterations per depth; returns the files written."""
     written = []
     curves = {m: t["by_depth"] for m, t in summary["table"].items() if "by_depth" in t}
     if curves:
@@ -73,9 +74,17 @@ def plot_study(summary: dict, prefix: Path, trained_max: int) -> list[str]:
         written.append(f"{prefix.name}_accuracy_by_depth.png")
     adaptive = {name: r["depth"]["by_depth"] for name, r in summary["runs"].items()
                 if r.get("depth", {}).get("iterations_vs_depth")}
+    adaptive |= {f"{name} tol={t['tol']:g}": t["by_depth"] for name, r in summary["runs"].items()
+                 for t in r.get("depth", {}).get("adaptive_tolerance", [])}
     if adaptive:
         plot_iterations_by_depth(adaptive, f"{prefix}_iterations_by_depth.png", "solver iterations by depth")
         written.append(f"{prefix.name}_iterations_by_depth.png")
+    halting = {name: r["depth"]["halted_by_depth"] for name, r in summary["runs"].items()
+               if "halted_by_depth" in r.get("depth", {})}
+    if halting:
+        plot_iterations_by_depth(halting, f"{prefix}_segments_by_depth.png", "ACT: segments used by depth (halting on "
+                                 "the Q-head)", ylabel="mean segments")
+        written.append(f"{prefix.name}_segments_by_depth.png")
     for name, r in summary["runs"].items():
         if name.endswith("-s0") and len(r.get("depth", {}).get("sweep_by_depth", [])) > 1:
             path = f"{prefix}_{name[:-3]}_iterations_by_depth_sweep.png"

@@ -66,6 +66,6 @@ def test_summary_means_seeds_per_depth_and_renders_tables_and_plots(tmp_path):
     assert "| attractor-s0 | 0.01 | 90.0 (3.0) | 50.0 (5.0) | 0.0 (9.0) | 0.500 |" in text  # looser tolerance
     assert "| attractor-s0 | 1 | 45.0 | 25.0 | 0.0 |" in text  # after one segment
     written = ladder.plot_study(summary, tmp_path / "ladder", 2)
-    assert written == ["ladder_accuracy_by_depth.png", "ladder_iterations_by_depth.png",
+    assert written == ["ladder_accuracy_by_depth.png", "ladder_iterations_by_depth.png", "ladder_segments_by_depth.png",
                        "ladder_attractor_iterations_by_depth_sweep.png"]
     assert all((tmp_path / f).stat().st_size > 1000 for f in written)

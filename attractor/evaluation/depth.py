@@ -100,8 +100,8 @@ def plot_sweep_by_depth(sweep: Sequence[Mapping[str, Any]], path: str | os.PathL
 
 
 def plot_iterations_by_depth(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike,
-                             title: str) -> None:
-    """Mean solver iterations per depth bucket, one line per label (adaptive models)."""
+                             title: str, ylabel: str = "mean iterations") -> None:
+    """Mean solver iterations (or ACT segments) per depth bucket, one line per label (adaptive models)."""
     with save_figure(path) as (fig, ax):
         labels: list[str] = []
         for name, rows in curves.items():
@@ -109,5 +109,5 @@ def plot_iterations_by_depth(curves: Mapping[str, Sequence[Mapping[str, Any]]], 
             if len(rows) > len(labels):
                 labels = [depth_label(r["depth"]) for r in rows]
         ax.set_xticks(range(len(labels)), labels)
-        ax.set(xlabel="depth (rounds of singles)", ylabel="mean iterations", title=title)
+        ax.set(xlabel="depth (rounds of singles)", ylabel=ylabel, title=title)
         ax.legend(fontsize=7)
