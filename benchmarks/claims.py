@@ -89,8 +89,22 @@ def ladder_evidence(ladder: dict) -> dict:
                                             "iterations": statistics.mean(per_seed(runs, model, lambda r, m=m: next(
                                                 s["mean_iterations"] for s in r["sweep"] if s["mode"] == m)).values())}
                                         for m in modes}
+    ev["breadth"] = {model: breadth_table(runs, model) for model in ("eqr", att)}
     ev["flat"] = {name: r["val_change_last_20pct"] for name, r in runs.items()}
     return ev
+
+
+def breadth_table(runs: dict, model: str, depth: str = "iters=8", ks: tuple[int, ...] = (1, 4, 16)) -> dict:
+    """Mean over seeds of each selection method's exact accuracy at K particles, and the distinct answers."""
+    names = [n for n in runs if n.rsplit("-s", 1)[0] == model and "breadth" in runs[n]]
+    if not names:
+        return {}
+    rows = [r for r in runs[names[0]]["breadth"] if r["depth"] == depth and r["k"] == ks[0]]
+    cell = lambda n, k, m: next(r for r in runs[n]["breadth"] if r["depth"] == depth and r["k"] == k and r["method"] == m)  # noqa: E731
+    return {"depth": depth, "seeds": len(names),
+            "distinct_answers": {k: statistics.mean(cell(n, k, rows[0]["method"])["distinct_answers"] for n in names) for k in ks},
+            "accuracy": {r["method"]: {k: statistics.mean(cell(n, k, r["method"])["accuracy"] for n in names) for k in ks}
+                         for r in rows}}
 
 
 def lm_evidence(lm: dict) -> dict:
@@ -139,6 +153,15 @@ def render(ev: dict) -> str:
     for model, modes in lad["test_time_depth"].items():
         for m, v in modes.items():
             out.append(f"| {model} | {m} | {100 * v['depths 1-3']:.1f} | {100 * v['deeper']:.1f} | {v['iterations']:.1f} |")
+    for model, b in lad["breadth"].items():
+        if not b:
+            continue
+        ks = list(b["distinct_answers"])
+        out += ["", f"Breadth, {model} ({b['depth']}, K random initial states, mean over {b['seeds']} seeds): exact % by "
+                    "selection method; distinct answers per puzzle " + ", ".join(f"K={k}: {v:.2f}" for k, v in b["distinct_answers"].items()),
+                "", "| method | " + " | ".join(f"K={k}" for k in ks) + " |", "| --- |" + " ---: |" * len(ks)]
+        for method, acc in b["accuracy"].items():
+            out.append(f"| {method} | " + " | ".join(f"{100 * acc[k]:.1f}" for k in ks) + " |")
     out += ["", f"## Language model (Tiny Shakespeare, char; attractor recipe chosen on validation: `{lm['attractor']}`)", "",
             "| comparison | test loss difference |", "| --- | --- |"]
     for other, p in lm["vs"].items():
