@@ -2,7 +2,7 @@
 
 Reads docs/results/ladder_cpu.json (``benchmarks.reasoners --study ladder``) and
 docs/results/lm_study_cpu.json (``benchmarks.lm_study``); copies each run's small JSON (metrics.json,
-eval.json, the depth and breadth evaluations; no checkpoints) under docs/results/runs/ so the claims
+eval.json, the depth and looser-tolerance evaluations; no checkpoints; breadth is in the study JSON) under docs/results/runs/ so the claims
 can link them; writes docs/results/claims_evidence.json and claims_evidence.md. Every interval is
 the Student-t interval over the 3 seeds of a seed-paired difference (``attractor.stats.seed_interval``).
 
@@ -26,18 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 SEEDS = (0, 1, 2)
 IN_DISTRIBUTION, DEEPER = (1, 2, 3), (4, 5, 6, -1)  # depth buckets trained on / deeper than any training item
-SMALL_JSON = ("metrics.json", "eval.json", "depth/eval.json", "scaling/test/scaling.json")
+SMALL_JSON = ("metrics.json", "eval.json", "depth/eval.json", "tol*/eval.json")  # breadth: in the study JSON
 
 
 def copy_run_json(study_out: Path, runs: list[str], dest: Path) -> None:
     """Each run's small JSON files under ``dest/<run>/`` (the links of claims.md)."""
     for run in runs:
-        for name in SMALL_JSON:
-            src = study_out / run / name
-            if src.exists():
-                target = dest / run / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, target)
+        for src in (p for pattern in SMALL_JSON for p in (study_out / run).glob(pattern)):
+            target = dest / run / src.relative_to(study_out / run)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
 
 
 def paired(values: dict[int, float], baseline: dict[int, float]) -> dict | None:
