@@ -10,6 +10,7 @@ the Student-t interval over the 3 seeds of a seed-paired difference (``attractor
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import statistics
@@ -112,7 +113,7 @@ def lm_evidence(lm: dict) -> dict:
     return {"attractor": att, "test_loss": {m: statistics.mean(v.values()) for m, v in loss.items() if v},
             "vs": {m: paired(loss[att], loss[m]) for m in ("transformer", "looped")},
             "solver_removed": paired(none, loss[att]),
-            "time_to_transformer_final_val_loss_s": lm["time_to_transformer_final_val_loss_s"],
+            "time_to_transformer_final_val_loss": lm["time_to_transformer_final_val_loss"],
             "train_time_s": {m: statistics.mean(per_seed(runs, m, lambda r: r["train_time_s"]).values())
                              for m in ("transformer", "looped", att)},
             "flat": {name: r["val_change_last_20pct"] for name, r in runs.items()}}
@@ -167,13 +168,15 @@ def render(ev: dict) -> str:
     out.append(f"| solver removed (none minus solver) | {fmt(lm['solver_removed'], 1, 4)} |")
     out += ["", "Mean test loss: " + ", ".join(f"{m} {v:.4f}" for m, v in lm["test_loss"].items()),
             "", "Mean training seconds: " + ", ".join(f"{m} {v:.0f}" for m, v in lm["train_time_s"].items()),
-            "", "Training seconds to the same seed's transformer final validation loss: " + "; ".join(
-                f"{m}: " + ", ".join(f"{s} {'never' if t is None else f'{t:.0f}'}" for s, t in r.items())
-                for m, r in lm["time_to_transformer_final_val_loss_s"].items())]
+            "", "To the same seed's transformer final validation loss (steps / wall s / CPU s): " + "; ".join(
+                f"{m}: " + ", ".join(f"{s} never" if t["steps"] is None else f"{s} {t['steps']} / {t['wall_s']:.0f} / {t['cpu_s']:.0f}"
+                                     for s, t in r.items())
+                for m, r in lm["time_to_transformer_final_val_loss"].items())]
     return "\n".join(out) + "\n"
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     ladder = json.loads((RESULTS / "ladder_cpu.json").read_text())
     lm = json.loads((RESULTS / "lm_study_cpu.json").read_text())
     copy_run_json(ROOT / "outputs" / "ladder_cpu", list(ladder["runs"]), RESULTS / "runs" / "ladder")

@@ -17,6 +17,7 @@ def test_val_curve_pairs_each_validation_with_the_training_time_before_it(tmp_pa
     curve = val_curve(tmp_path)
     assert curve == [{"step": 19, "val_loss": 2.4, "train_time_s": 2.0}, {"step": 39, "val_loss": 1.9, "train_time_s": 4.0}]
     assert time_to_reach(curve, 2.0) == 4.0 and time_to_reach(curve, 2.4) == 2.0 and time_to_reach(curve, 1.0) is None
+    assert time_to_reach(curve, 2.0, "step") == 40  # steps done: the 0-based step index + 1
 
 
 def test_flatness_is_the_change_over_the_last_fifth_of_steps():
