@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
