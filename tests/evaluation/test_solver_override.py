@@ -1,4 +1,9 @@
 """Changing when the solve stops at inference (eval.py solver.tol / solver.max_iter)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -41,3 +46,11 @@ def test_bad_overrides_name_their_key(ckpt, solver, key):
     path, _ = ckpt
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_checkpoint(path, solver=solver)
+
+
+def test_eval_py_refuses_a_solver_override_it_would_ignore(ckpt):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    done = subprocess.run([sys.executable, "eval.py", "action=scale", f"ckpt={ckpt[0]}", "solver.tol=0.1"], cwd=root,
+                          env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "solver: changes the solve eval.py scores" in done.stderr + done.stdout
