@@ -105,7 +105,7 @@ def time_to_reach(curve: list[dict], target: float, key: str = "train_time_s") -
     return next((c[key] + (key == "step") for c in curve if c["val_loss"] <= target), None)
 
 
-def run_entry(run_dir: Path, steps: int) -> dict:
+def run_entry(run_dir: Path) -> dict:
     ev = json.loads((run_dir / "eval.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     curve = val_curve(run_dir)
@@ -117,15 +117,15 @@ def run_entry(run_dir: Path, steps: int) -> dict:
             "sweep": [{k: s[k] for k in ("mode", "loss", "ppl", "mean_iterations")} for s in ev["sweep"]],
             "val_curve": curve, "best_val_loss": min((c["val_loss"] for c in curve), default=None),
             "final_val_loss": curve[-1]["val_loss"] if curve else None,
-            "val_change_last_20pct": flatness(curve, steps)}
+            "val_change_last_20pct": flatness(curve, metrics["steps"])}
 
 
 def interval(values: list[float]) -> list[float] | None:
     return list(seed_interval(values)) if len(values) > 1 else None
 
 
-def summarise(steps: int, chosen: str | None) -> dict:
-    runs = {d.name: run_entry(d, steps) for d in sorted(OUT.glob("*-s[0-9]")) if (d / "eval.json").exists()}
+def summarise(chosen: str | None) -> dict:
+    runs = {d.name: run_entry(d) for d in sorted(OUT.glob("*-s[0-9]")) if (d / "eval.json").exists()}
     models = ["transformer", "looped", *([chosen] if chosen else [])]
     table, paired, reach = {}, {}, {}
     for m in models:
@@ -153,7 +153,8 @@ def summarise(steps: int, chosen: str | None) -> dict:
                 steps = time_to_reach(run["val_curve"], target, "step")
                 reach[m][f"s{s}"] = {"steps": steps, "wall_s": time_to_reach(run["val_curve"], target),
                                      "cpu_s": None if steps is None else steps * run["cpu_s_per_step"]}
-    return {"steps": steps, "val_windows": VAL_WINDOWS, "attractor_candidates": list(CANDIDATES),
+    return {"steps": max((r["steps"] for r in runs.values()), default=None), "val_windows": VAL_WINDOWS,
+            "attractor_candidates": list(CANDIDATES),
             "attractor_chosen_on_val": chosen, "table": table, "paired_test_loss": paired,
             "time_to_transformer_final_val_loss": reach, "runs": runs}
 
@@ -217,7 +218,7 @@ def plot(summary: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each one thread)")
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args()
@@ -226,7 +227,7 @@ def main() -> None:
         run_units([(m, SEEDS[0]) for m in ("attractor", "attractor_ref", "transformer", "looped")], args.steps, args.jobs)
         chosen = chosen_attractor()
         run_units([(m, s) for s in SEEDS[1:] for m in (chosen, "looped", "transformer")], args.steps, args.jobs)
-    summary = summarise(args.steps, chosen_attractor())
+    summary = summarise(chosen_attractor())
     summary["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip()
     summary["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
