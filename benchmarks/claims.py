@@ -2,7 +2,7 @@
 
 Reads docs/results/ladder_cpu.json (``benchmarks.reasoners --study ladder``) and
 docs/results/lm_study_cpu.json (``benchmarks.lm_study``); copies each run's small JSON (metrics.json,
-eval.json, the depth and looser-tolerance evaluations; no checkpoints; breadth is in the study JSON) under docs/results/runs/ so the claims
+eval.json, the depth and looser-tolerance evaluations; no checkpoints; breadth is in the study JSON) under docs/results/per_run/ so the claims
 can link them; writes docs/results/claims_evidence.json and claims_evidence.md. Every interval is
 the Student-t interval over the 3 seeds of a seed-paired difference (``attractor.stats.seed_interval``).
 
@@ -77,6 +77,10 @@ def ladder_evidence(ladder: dict) -> dict:
                                                        runs[f"{att}-s{s}"]["depth"]["by_depth"][i]["exact_acc"]
                                                        for s in SEEDS if f"{att}-s{s}" in runs]
                                      for i, b in enumerate(runs[f"{att}-s0"]["depth"]["by_depth"])}
+    ev["iterations_vs_depth_loose_tol"] = {  # the attractor's solve stopped at looser tolerances
+        f"tol={t['tol']:g}": per_seed(runs, att, lambda r, i=i: ((r["depth"]["adaptive_tolerance"][i]["iterations_vs_depth"]
+                                                                   or {}).get("spearman_rho")))
+        for i, t in enumerate(runs[f"{att}-s0"]["depth"].get("adaptive_tolerance", []))}
     for model in (att, "trm_deq", "trm", "eqr"):
         ev["iterations_vs_depth"][model] = per_seed(runs, model, lambda r: (r["depth"]["iterations_vs_depth"] or {}).get("spearman_rho"))
         if any("segments_vs_depth" in runs[n]["depth"] for n in runs if n.startswith(f"{model}-s")):
@@ -145,6 +149,8 @@ def render(ev: dict) -> str:
             "", "| Spearman rho with depth | per seed |", "| --- | --- |"]
     for model, r in lad["iterations_vs_depth"].items():
         out.append(f"| iterations, {model} | " + ", ".join("n/a (fixed)" if v is None else f"{v:.3f}" for v in r.values()) + " |")
+    for tol, r in lad["iterations_vs_depth_loose_tol"].items():
+        out.append(f"| iterations, {att} at {tol} | " + ", ".join("n/a" if v is None else f"{v:.3f}" for v in r.values()) + " |")
     for model, r in lad["segments_vs_depth"].items():
         out.append(f"| ACT segments, {model} | " + ", ".join(f"{v:.3f}" for v in r.values()) + " |")
     out += ["", "Test-time depth: mean exact % over seeds (mean evaluations of the net or map):", "",
@@ -179,8 +185,8 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     ladder = json.loads((RESULTS / "ladder_cpu.json").read_text())
     lm = json.loads((RESULTS / "lm_study_cpu.json").read_text())
-    copy_run_json(ROOT / "outputs" / "ladder_cpu", list(ladder["runs"]), RESULTS / "runs" / "ladder")
-    copy_run_json(ROOT / "outputs" / "lm_study_cpu", list(lm["runs"]), RESULTS / "runs" / "lm")
+    copy_run_json(ROOT / "outputs" / "ladder_cpu", list(ladder["runs"]), RESULTS / "per_run" / "ladder")
+    copy_run_json(ROOT / "outputs" / "lm_study_cpu", list(lm["runs"]), RESULTS / "per_run" / "lm")
     evidence = {"ladder": ladder_evidence(ladder), "lm": lm_evidence(lm), "ladder_commit": ladder["commit"],
                 "lm_commit": lm["commit"]}
     write_json(RESULTS / "claims_evidence.json", evidence)
