@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -32,7 +31,7 @@ if __package__ in (None, ""):
 
 from attractor.io import write_json, write_text  # noqa: E402
 from attractor.stats import seed_interval  # noqa: E402
-from benchmarks.reasoners import python  # noqa: E402
+from benchmarks.reasoners import flatness, in_parallel, python  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "outputs" / "lm_study_cpu"
@@ -72,12 +71,6 @@ def run_one(model: str, seed: int, steps: int) -> None:
                 f"out_dir={run_dir}"], OUT / f"{model}-s{seed}.eval.log")
 
 
-def run_units(units: list[tuple[str, int]], steps: int, jobs: int) -> None:
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for done in [pool.submit(run_one, model, seed, steps) for model, seed in units]:
-            done.result()
-
-
 def val_curve(run_dir: Path) -> list[dict]:
     """Validation loss at each validation, with the training time (steps only) spent to reach it."""
     path = run_dir / "logs" / "metrics.csv"
@@ -92,12 +85,6 @@ def val_curve(run_dir: Path) -> list[dict]:
             before = [t for s, t in times if s <= step]
             curve.append({"step": step, "val_loss": float(r["val/loss"]), "train_time_s": before[-1] if before else 0.0})
     return curve
-
-
-def flatness(curve: list[dict], steps: int) -> float | None:
-    """Validation-loss change over the last 20% of steps (last point minus the first at or after 80%)."""
-    tail = [c["val_loss"] for c in curve if c["step"] + 1 >= 0.8 * steps]
-    return tail[-1] - tail[0] if len(tail) > 1 else None
 
 
 def time_to_reach(curve: list[dict], target: float, key: str = "train_time_s") -> float | None:
@@ -118,7 +105,7 @@ def run_entry(run_dir: Path) -> dict:
             "sweep": [{k: s[k] for k in ("mode", "loss", "ppl", "mean_iterations")} for s in ev["sweep"]],
             "val_curve": curve, "best_val_loss": min((c["val_loss"] for c in curve), default=None),
             "final_val_loss": curve[-1]["val_loss"] if curve else None,
-            "val_change_last_20pct": flatness(curve, metrics["steps"])}
+            "val_change_last_20pct": flatness(curve, metrics["steps"], "val_loss")}
 
 
 def interval(values: list[float]) -> list[float] | None:
@@ -227,9 +214,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.summarise_only:
         OUT.mkdir(parents=True, exist_ok=True)
-        run_units([(m, SEEDS[0]) for m in ("attractor", "attractor_ref", "transformer", "looped")], args.steps, args.jobs)
+        in_parallel(args.jobs, run_one, [(m, SEEDS[0], args.steps) for m in ("attractor", "attractor_ref", "transformer", "looped")])
         chosen = chosen_attractor()
-        run_units([(m, s) for s in SEEDS[1:] for m in (chosen, "looped", "transformer")], args.steps, args.jobs)
+        in_parallel(args.jobs, run_one, [(m, s, args.steps) for s in SEEDS[1:] for m in (chosen, "looped", "transformer")])
     summary = summarise(chosen_attractor())
     summary["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip()

@@ -2,7 +2,8 @@
 import pytest
 
 from benchmarks import lm_study
-from benchmarks.lm_study import flatness, time_to_reach, val_curve
+from benchmarks.lm_study import time_to_reach, val_curve
+from benchmarks.reasoners import flatness
 
 
 def _metrics(run_dir, rows):
@@ -22,8 +23,8 @@ def test_val_curve_pairs_each_validation_with_the_training_time_before_it(tmp_pa
 
 def test_flatness_is_the_change_over_the_last_fifth_of_steps():
     curve = [{"step": s, "val_loss": v} for s, v in ((99, 3.0), (799, 2.0), (899, 1.9), (999, 1.85))]
-    assert flatness(curve, 1000) == pytest.approx(-0.15)
-    assert flatness(curve[:1], 1000) is None
+    assert flatness(curve, 1000, "val_loss") == pytest.approx(-0.15)
+    assert flatness(curve[:1], 1000, "val_loss") is None
 
 
 def test_every_study_model_sits_within_two_percent_of_the_transformer():
