@@ -95,7 +95,10 @@ class SolveHealth(Callback):
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         nonfinite = loss is not None and not bool(torch.isfinite(loss).all())
         diverged = float(trainer.callback_metrics.get("train/solve/diverged_frac", 0.0))
-        bad = nonfinite or diverged > 0
+        # every rank must agree, or one would restore weights the others keep
+        flag = torch.tensor([float(nonfinite), float(diverged > 0)], device=pl_module.device)
+        nonfinite, bad = (bool(x > 0) for x in trainer.strategy.reduce(flag, reduce_op="max"))
+        bad = bad or nonfinite
         self._streak = self._streak + 1 if bad else 0
         self._clean = self._clean and not bad
         if nonfinite or self._streak >= self.cfg.diverged_steps:
