@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import numpy as np
@@ -60,7 +60,7 @@ class SequenceTask(L.LightningModule):
         self.log_dict(logs, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False, batch_size=batch_size)
 
-    def supervised(self, out: ModelOutput, loss_fn) -> torch.Tensor:
+    def supervised(self, out: ModelOutput, loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """``loss_fn(out.logits)`` plus, under fixed-point correction, ``solver.fp_correction_weight``
         x the mean of ``loss_fn`` over the logits read out at the solve's intermediate iterates."""
         loss = loss_fn(out.logits)
