@@ -81,8 +81,8 @@ def summary_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         for task, metrics in run["results"].items():
             n = run["n-samples"][task]["effective"]
             for key, value in metrics.items():
-                metric, _, filtered = key.partition(",")
-                if metric.endswith("_stderr") or not isinstance(value, (int, float)):
+                metric, comma, filtered = key.partition(",")  # metrics are "name,filter"; sample_len is a count
+                if not comma or metric.endswith("_stderr") or not isinstance(value, (int, float)):
                     continue
                 stderr = metrics.get(f"{metric}_stderr,{filtered}")
                 rows.append({"mode": mode, "task": task, "metric": metric, "value": value, "n": n,

@@ -125,6 +125,8 @@ def test_task_metrics_equal_direct_computations(checkpoints, tmp_path, model, mo
     total = sum(lm.loglikelihood_rolling(requests(*[(t,) for t in texts])))
     expected = -total / sum(len(t.encode()) for t in texts) / math.log(2)
     assert results["tiny_rolling"]["bits_per_byte,none"] == pytest.approx(expected, rel=1e-5)
+    assert {r["metric"] for r in report["table"]} == {"acc", "acc_norm", "perplexity", "word_perplexity",
+                                                      "byte_perplexity", "bits_per_byte"}  # no counts
     accuracies = {r["task"]: r for r in report["table"] if r["metric"] == "acc"}
     assert {task: r["n"] for task, r in accuracies.items()} == {"tiny_choice": len(docs), "tiny_last_word": n}
     assert all(lo <= r["value"] <= hi for r in accuracies.values() for lo, hi in [r["ci95"]])
