@@ -66,20 +66,19 @@ def last_word_docs(paragraphs: list[str]) -> list[dict[str, str]]:
     return docs
 
 
-def choice_docs(paragraphs: list[str], n_choices: int = 4, seed: int = 0) -> list[dict[str, Any]]:
+def choice_docs(paragraphs: list[str], n_choices: int = 4, seed: int = 0, pool: int = 24) -> list[dict[str, Any]]:
     """``{"context", "choices", "label"}``: a paragraph but its last line, and that line among
-    ``n_choices - 1`` last lines of other paragraphs within a factor 1.5 of its length (so length
-    alone says little), in a seeded random order."""
+    ``n_choices - 1`` drawn from the ``pool`` last lines of other paragraphs closest to it in length
+    (so length says little about which is right), in a seeded random order."""
     rng = np.random.default_rng(seed)
     lines = [p.rsplit("\n", 1) for p in paragraphs if "\n" in p]
-    endings = np.array([len(last) for _, last in lines])
     docs = []
-    for i, (context, answer) in enumerate(lines):
-        near = np.flatnonzero((endings >= len(answer) / 1.5) & (endings <= len(answer) * 1.5))
-        others = sorted({lines[j][1] for j in near if j != i} - {answer})
+    for context, answer in lines:
+        others = sorted({last for _, last in lines} - {answer}, key=lambda line: (abs(len(line) - len(answer)), line))
         if len(others) < n_choices - 1:
             continue
-        picked = [others[j] for j in rng.choice(len(others), n_choices - 1, replace=False)]
+        near = others[:pool]
+        picked = [near[j] for j in rng.choice(len(near), n_choices - 1, replace=False)]
         label = int(rng.integers(n_choices))
         docs.append({"context": context + "\n", "choices": picked[:label] + [answer] + picked[label:],
                      "label": label})
