@@ -107,7 +107,11 @@ def render(summary: dict) -> str:
 
 
 def _cell(row: dict) -> str:
-    return f"{row['value']:.3f}" + (f" [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]" if row["ci95"] else "")
+    """An accuracy with its Wilson interval; another metric with the harness's (bootstrap) stderr."""
+    if row["ci95"]:
+        return f"{row['value']:.3f} [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]"
+    form = ",.0f" if row["value"] >= 100 else ".3f"
+    return f"{row['value']:{form}}" + (f" ± {row['stderr']:{form}}" if row["stderr"] is not None else "")
 
 
 def main() -> None:
