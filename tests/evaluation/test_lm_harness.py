@@ -29,6 +29,12 @@ MODES = {"transformer": ["solver"], "looped": ["solver", "iters=2", "none"], "at
 CASES = [(model, mode) for model, modes in MODES.items() for mode in modes]
 
 
+@pytest.fixture(autouse=True)
+def at_the_root(monkeypatch):
+    """The tiny tasks name their JSONL relative to the repository root."""
+    monkeypatch.chdir(ROOT)
+
+
 def jsonl(name: str) -> list[dict]:
     return [json.loads(line) for line in (TASKS / f"{name}.jsonl").read_text().splitlines()]
 
