@@ -157,6 +157,15 @@ class _InMode(nn.Module):
         return self.model.init_cache()
 
 
+def native_sampler(model: SequenceModel, tokenizer: Tokenizer, mode: str | None = None, device: str = "cpu",
+                   use_cache: bool = True) -> NativeSampler:
+    """The sampler every LM generation here goes through (``sample``, the evaluation harness): the
+    model in ``mode``, seeing its last ``max_len`` tokens, with the key/value cache for causal models."""
+    as_lists = SimpleNamespace(encode=lambda text: tokenizer.encode(text).tolist(), decode=tokenizer.decode)
+    return NativeSampler(_InMode(model, mode), as_lists, device=device, max_len=model.cfg.max_len,
+                         use_cache=use_cache and model.cfg.causal)
+
+
 def sample(model: SequenceModel, tokenizer: Tokenizer, prompt: str, max_new_tokens: int = 200,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
            mode: str | None = None, device: str = "cpu", use_cache: bool = True) -> Generation:
@@ -165,9 +174,7 @@ def sample(model: SequenceModel, tokenizer: Tokenizer, prompt: str, max_new_toke
     the key/value cache, until the context reaches ``max_len``; otherwise, and from then on, each
     token re-runs the model on the last ``max_len`` tokens of the context."""
     params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
-    as_lists = SimpleNamespace(encode=lambda text: tokenizer.encode(text).tolist(), decode=tokenizer.decode)
-    sampler = NativeSampler(_InMode(model, mode), as_lists, device=device, max_len=model.cfg.max_len,
-                            use_cache=use_cache and model.cfg.causal)
+    sampler = native_sampler(model, tokenizer, mode, device, use_cache)
     devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
