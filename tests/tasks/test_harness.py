@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from attractor.config import ConfigError
 from attractor.evaluation.puzzle import evaluate_checkpoint
@@ -17,24 +18,49 @@ def _run(overrides):
     return validate_run(cfg, datamodule_class(cfg.task.name))
 
 
+class StepMetrics(Callback):
+    """What the training step logged, at every step."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        self.steps.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")})
+
+
 @pytest.mark.parametrize("experiment", ["sudoku_smoke", "maze_smoke"])
 @pytest.mark.parametrize("model", ["attractor", "looped", "transformer"])
 def test_smoke_experiments_train_a_few_steps(tmp_path, experiment, model):
-    run = _run([f"experiment={experiment}", f"model={model}", *TINY, "train.max_steps=2", "train.val_every_steps=2",
-                "task.data.n_train=128", "task.data.n_test=16", "task.batch_size=16"])
-    result = train(run, tmp_path)
-    assert result.metrics["steps"] == 2
+    """Six steps on one repeated batch: the loss falls (a loss that does not reach the weights, or
+    climbs, fails), and the run leaves its checkpoint and metrics."""
+    record = StepMetrics()
+    run = _run([f"experiment={experiment}", f"model={model}", *TINY, "train.max_steps=6", "train.val_every_steps=6",
+                "task.data.n_train=16", "task.data.n_test=16", "task.batch_size=16", "task.data.augment=false",
+                "optim.lr=3e-3", "optim.warmup_steps=1", "optim.schedule=constant"])
+    result = train(run, tmp_path, [record])
+    losses = [s["train/loss"] for s in record.steps]
+    assert result.metrics["steps"] == 6 and len(losses) == 6
+    assert losses[-1] < 0.9 * losses[0], losses
     assert result.last_checkpoint.exists()
     assert (tmp_path / "metrics.json").exists()
 
 
-def test_jacobian_penalty_and_ema_train(tmp_path):
-    run = _run(["experiment=sudoku_smoke", "solver=last_k", *TINY, "train.max_steps=2",
-                "task.data.n_train=128", "task.data.n_test=16", "task.batch_size=16", "optim.ema_decay=0.9"])
-    result = train(run, tmp_path)
-    assert result.metrics["final"]["train/jacobian_frobenius"] > 0
+def test_jacobian_penalty_enters_the_loss_at_its_frequency_and_ema_keeps_raw_weights_apart(tmp_path):
+    """At the first step (same weights, same batch) the penalised run's loss exceeds the unpenalised
+    one's by exactly jac_reg_weight x ||J||_F^2 / (n x dim), the logged estimate; jac_reg_freq=0
+    computes no penalty. EMA: the checkpoint's average differs from its raw weights."""
+    common = ["experiment=sudoku_smoke", "solver=last_k", "solver.jac_reg_weight=1e4", *TINY, "train.max_steps=2",
+              "task.data.n_train=32", "task.data.n_test=16", "task.batch_size=16", "optim.ema_decay=0.9"]
+    penalised, off = StepMetrics(), StepMetrics()
+    result = train(_run(common), tmp_path / "on", [penalised])
+    train(_run(common + ["solver.jac_reg_freq=0"]), tmp_path / "off", [off])
+    first, unpenalised = penalised.steps[0], off.steps[0]
+    assert "train/jacobian_frobenius" not in unpenalised and first["train/jacobian_frobenius"] > 0
+    assert first["train/loss"] - unpenalised["train/loss"] == pytest.approx(
+        1e4 * first["train/jacobian_frobenius"] / 32, rel=1e-3)
     ckpt = torch.load(result.last_checkpoint, weights_only=True)
-    assert {"state_dict", "current_model_state"} <= set(ckpt)
+    average, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    assert average.keys() == raw.keys() and any(not torch.equal(average[k], raw[k]) for k in raw)
 
 
 def test_short_training_beats_chance_cell_accuracy(tmp_path):
