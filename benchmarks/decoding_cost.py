@@ -30,7 +30,7 @@ from attractor.decoding.energies import ENERGIES, SOLVER_ENERGIES, compute_energ
 from attractor.decoding import samplers
 from attractor.decoding.samplers import HFSampler, SamplingParams
 from attractor.decoding.selection import select_all
-from attractor.decoding.tiny_hf import save_tiny_llama
+from benchmarks.tiny_hf import save_tiny_llama
 from attractor.decoding.weights import WeightSpec
 
 WEIGHTINGS = [WeightSpec("inverse_power", {"p": 2.0}), WeightSpec("boltzmann", {"beta": 1.0, "standardize": True}), WeightSpec("uniform")]

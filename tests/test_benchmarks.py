@@ -152,6 +152,14 @@ def check_step_time(tmp, run):
     assert all(d[v]["eager"]["step_s_median"] > 0 for v in d["setup"]["configs"])
 
 
+def check_tiny_hf(tmp, run):
+    transformers = pytest.importorskip("transformers")
+    run([tmp / "tiny"])
+    model = transformers.AutoModelForCausalLM.from_pretrained(tmp / "tiny", local_files_only=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp / "tiny", local_files_only=True)
+    assert model.config.vocab_size == len(tokenizer) and tokenizer.decode(tokenizer("Q: 2+3").input_ids) == "Q: 2+3"
+
+
 def check_trust_matrix(tmp, run):
     run(["--presets", "sudoku_smoke", "--precisions", "32-true", "--compiled", 0, "--ranks", 1,
          "--json", tmp / "t.json"])

@@ -1,4 +1,4 @@
-"""Command line: ``python -m attractor.decoding {run,plot,tiny-model,synthetic-corpus,synthetic-eval} ...``
+"""Command line: ``python -m attractor.decoding {run,plot,synthetic-corpus,synthetic-eval} ...``
 (see docs/decoding.md)."""
 from __future__ import annotations
 
@@ -70,8 +70,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     run.add_argument("--arith-seed", type=int, default=1000)
     plot = sub.add_parser("plot", help="figures and AUROCs of a finished run")
     plot.add_argument("run_dir")
-    tiny = sub.add_parser("tiny-model", help="save a tiny random Llama + local tokenizer for smoke runs")
-    tiny.add_argument("folder")
     corpus = sub.add_parser("synthetic-corpus", help="write a training corpus and held-out problems for our own LM")
     corpus.add_argument("--out", required=True, help="folder for train.txt, heldout.jsonl, corpus.json")
     corpus.add_argument("--n-train", type=int, default=50_000)
@@ -121,11 +119,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = evaluate(args.ckpt, args.corpus, cfg, args.out, args.limit, args.ks, args.device)
         print((Path(args.out) / "k_table.md").read_text())
         print(json.dumps({"energy_auroc": result["energy_auroc"]}, indent=2))
-    else:
-        from attractor.decoding.tiny_hf import save_tiny_llama
-
-        corpus = [f"Q: {p.question}\nA: {p.solution}" for p in generate_problems(500)]
-        print(save_tiny_llama(args.folder, corpus))
 
 
 if __name__ == "__main__":

@@ -95,7 +95,6 @@ ENERGIES: dict[str, Callable[[Particle], float]] = {
     "psd_spectral_entropy": lambda p: psd_spectral_entropy(p.logprobs),
     "hidden_svd_entropy": lambda p: hidden_svd_entropy(_hidden_of(p)),
 }
-NEEDS_HIDDEN = frozenset({"hidden_svd_entropy"})
 SOLVER_ENERGIES = {"solver_residual": "rel_residual", "solver_iterations": "iterations"}
 """Energies read from the attractor LM's per-token solver statistics (energy -> statistic)."""
 

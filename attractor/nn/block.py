@@ -23,7 +23,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class BlockConfig:
-    """Shape of one block; shared by every block of a model so the three models stay comparable."""
+    """Shape of one block; shared by every block of a model so the five models stay comparable."""
 
     dim: int
     n_heads: int

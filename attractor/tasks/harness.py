@@ -197,7 +197,6 @@ class TrainResult:
     model: torch.nn.Module  # the trained model, on this rank
     run_dir: Path
     last_checkpoint: Path
-    best_checkpoint: Path | None
     metrics: dict
 
 
@@ -219,7 +218,6 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
     elapsed = time.perf_counter() - start
     # the final state (optimizer and loops too, for resuming), whatever the interval
     trainer.save_checkpoint(run_dir / CHECKPOINTS / "last.ckpt", weights_only=False)
-    best = run_dir / CHECKPOINTS / "best.ckpt"
     metrics = {
         "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,
         "parameters": sum(p.numel() for p in module.model.parameters()),
@@ -230,4 +228,4 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
     }
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
-    return TrainResult(module.model, run_dir, run_dir / CHECKPOINTS / "last.ckpt", best if best.exists() else None, metrics)
+    return TrainResult(module.model, run_dir, run_dir / CHECKPOINTS / "last.ckpt", metrics)

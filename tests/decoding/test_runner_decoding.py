@@ -113,9 +113,10 @@ def test_shipped_configs_load_and_bad_options_are_named(tmp_path):
 def test_cli_runs_the_tiny_hf_model_end_to_end(tmp_path, capsys):
     pytest.importorskip("transformers")
     from attractor.decoding.__main__ import main
+    from attractor.decoding.arithmetic import generate_problems
+    from benchmarks.tiny_hf import save_tiny_llama
 
-    model = tmp_path / "model"
-    main(["tiny-model", str(model)])
+    model = save_tiny_llama(tmp_path / "model", [f"Q: {p.question}\nA: {p.solution}" for p in generate_problems(500)])
     out = tmp_path / "run"
     main([
         "run", "--config", str(CONFIGS / "smoke.yaml"), "--dataset", "arithmetic", "--limit", "2",

@@ -6,7 +6,7 @@ import pytest
 
 from attractor.tasks.config import validate_run
 from attractor.tasks.harness import datamodule_class
-from attractor.evaluation.probes import probe_training
+from benchmarks.probes import probe_training
 from tests.conftest import ROOT, SHARED_DATA, compose_run
 
 PRESETS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
