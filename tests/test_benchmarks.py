@@ -135,6 +135,12 @@ def check_reasoners(tmp, run):
     assert (tmp / "ladder_cpu_tables.md").stat().st_size > 0
 
 
+def check_rmsnorm(tmp, run):
+    run(["--rounds", 2, "--shapes", 2, 3, 8, "--json", tmp / "r.json"])
+    d = read(tmp / "r.json")["2x3x8"]
+    assert d["max_abs_diff_out"] < 1e-6 and d["max_abs_diff_grad_x"] < 1e-6 and d["ours_s"] > 0 < d["torch_s"]
+
+
 def check_solver(tmp, run):
     run(["--max-iter", 8, "--tol", 1e-3, "--dim", 16, "--batch", 2, "--repeats", 1, "--json", tmp / "s.json",
          "--plot", tmp / "s.png"])

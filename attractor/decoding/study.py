@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from attractor.decoding.analysis import auroc, correct_vs_k, energy_auroc, paired_sign_test, particle_energies
+from attractor.decoding.analysis import correct_vs_k, energy_auroc, particle_energies
+from attractor.stats import auroc, paired_sign_test
 from attractor.decoding.weights import WeightSpec
 
 Rows = list[dict[str, bool]]

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from attractor.decoding.analysis import correct_vs_k, paired_sign_test
+from attractor.decoding.analysis import correct_vs_k
 from attractor.decoding.answers import extract_answer
 from attractor.decoding.arithmetic import TEMPLATE
 from attractor.decoding.config import DecodeConfig
@@ -22,7 +22,7 @@ from attractor.decoding.synthetic import read_heldout
 from attractor.decoding.weights import WeightSpec
 from attractor.evaluation.lm import load_lm
 from attractor.io import write_json, write_text
-from attractor.stats import wilson_interval
+from attractor.stats import paired_sign_test, wilson_interval
 
 
 def native_sampler(ckpt: str | Path, hidden_module: str | None = None, device: str = "cpu") -> NativeSampler:

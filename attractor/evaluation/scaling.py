@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from attractor.config import ConfigError, from_mapping, require
 from attractor.data import maze, sudoku
-from attractor.decoding.analysis import auroc
+from attractor.stats import auroc
 from attractor.decoding.weights import WeightSpec, parse_weight_spec
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import external_dataset, puzzle_test_set, score

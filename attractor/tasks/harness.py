@@ -12,7 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
 from attractor.io import write_json
 from attractor.nn import Block
@@ -114,8 +114,8 @@ class CPUTimeBudget(Callback):
 
 
 def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -> L.Trainer:
-    """The Lightning trainer of a run: checkpoints (last, best on ``val/score``), EMA, budgets, and
-    any extra ``callbacks``."""
+    """The Lightning trainer of a run: checkpoints (last, best on ``val/score``), EMA, budgets, the
+    learning rate logged at every step (with a logger), and any extra ``callbacks``."""
     ckpt_dir = run_dir / CHECKPOINTS
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=run.train.checkpoint_every_steps,
                            save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
@@ -126,6 +126,9 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         callbacks.append(EMA(run.optim.ema_decay))
     if run.train.max_cpu_time_s:
         callbacks.append(CPUTimeBudget(run.train.max_cpu_time_s))
+    logger = build_logger(run, run_dir)
+    if logger:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     bar = interactive()  # off a terminal (a log file), status lines instead of a redrawn bar
     if not bar:
         callbacks.append(StatusLine(run.train.log_every_steps))
@@ -138,7 +141,7 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         val_check_interval=min(run.train.val_every_steps, run.train.max_steps), check_val_every_n_epoch=None,
         log_every_n_steps=run.train.log_every_steps, gradient_clip_val=run.optim.grad_clip or None,
         callbacks=callbacks,
-        logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
+        logger=logger, default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=bar,
     )

@@ -1,5 +1,4 @@
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -85,14 +84,6 @@ def test_failed_run_leaves_no_half_written_file(tmp_path):
     with pytest.raises(RuntimeError):
         run_decoding([Problem("a", "q1", "7"), Problem("b", "q2", "3")], ["q1", "q2"], Broken(), DecodeConfig(k=3), tmp_path)
     assert not (tmp_path / "particles.jsonl").exists() and not (tmp_path / "summary.json").exists()
-
-
-def test_auroc_hand_case():
-    from attractor.decoding.analysis import auroc
-
-    assert auroc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == pytest.approx(0.75)
-    assert auroc([1.0, 1.0], [True, False]) == pytest.approx(0.5)
-    assert math.isnan(auroc([1.0, 2.0], [True, True]))
 
 
 def test_shipped_configs_load_and_bad_options_are_named(tmp_path):

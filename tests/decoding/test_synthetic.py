@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from attractor.decoding.analysis import paired_sign_test
+from attractor.stats import paired_sign_test
 from attractor.decoding.answers import extract_strict
 from attractor.decoding.arithmetic import ArithmeticConfig, generate_problems
 from attractor.decoding.synthetic import CorpusSpec, read_heldout, train_command, write_corpus
@@ -39,14 +39,6 @@ def test_bad_specs_and_missing_corpus(tmp_path):
         CorpusSpec(n_train=0)
     with pytest.raises(FileNotFoundError, match="synthetic-corpus"):
         read_heldout(tmp_path)
-
-
-def test_paired_sign_test_hand_case():
-    a = [True, True, True, False, True]
-    b = [False, False, False, False, True]
-    assert paired_sign_test(a, b) == (3, 0, pytest.approx(0.25))  # 2 * (1/2)^3
-    assert paired_sign_test(b, a)[:2] == (0, 3)
-    assert paired_sign_test([True], [True]) == (0, 0, 1.0)
 
 
 def record(gold, answers, nlls, greedy):

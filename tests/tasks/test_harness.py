@@ -1,3 +1,4 @@
+import csv
 import json
 
 import pytest
@@ -8,6 +9,7 @@ from attractor.config import ConfigError
 from attractor.evaluation.puzzle import evaluate_checkpoint
 from attractor.tasks.config import validate_run
 from attractor.tasks.harness import datamodule_class, train
+from attractor.tasks.optim import lr_factor
 from tests.conftest import compose_run
 
 TINY = ["model.dim=32", "model.n_heads=2", "logger=none", "eval_after_fit=false"]
@@ -61,6 +63,18 @@ def test_jacobian_penalty_enters_the_loss_at_its_frequency_and_ema_keeps_raw_wei
     ckpt = torch.load(result.last_checkpoint, weights_only=True)
     average, raw = ckpt["state_dict"], ckpt["current_model_state"]
     assert average.keys() == raw.keys() and any(not torch.equal(average[k], raw[k]) for k in raw)
+
+
+def test_the_learning_rate_of_every_step_is_logged(tmp_path):
+    run = _run(["experiment=sudoku_smoke", *TINY[:2], "logger=csv", "eval_after_fit=false", "train.max_steps=4",
+                "train.log_every_steps=1", "task.data.n_train=16", "task.data.n_test=8", "task.batch_size=8",
+                "optim.lr=0.01", "optim.warmup_steps=2", "optim.min_lr_ratio=0.5"])
+    train(run, tmp_path)
+    with open(tmp_path / "logs" / "metrics.csv") as fh:
+        rows = [row for row in csv.DictReader(fh) if row.get("lr-AdamW/pg1")]
+    expected = [0.01 * lr_factor(step, run.optim, 4) for step in range(4)]  # warm-up, then cosine to half
+    for group in ("pg1", "pg2"):  # decayed and undecayed parameters
+        assert [float(row[f"lr-AdamW/{group}"]) for row in rows] == pytest.approx(expected)
 
 
 def test_short_training_beats_chance_cell_accuracy(tmp_path):
