@@ -128,7 +128,7 @@ class Study:
 
 def write_data(study: Study) -> dict[str, Any]:
     """Train, dev and test problems, disjoint by question (``synthetic.write_corpus``)."""
-    from attractor.decoding.synthetic import CorpusSpec, write_corpus
+    from benchmarks.gibbs.corpus import CorpusSpec, write_corpus
 
     p = study.preset
     return write_corpus(study.data, CorpusSpec(p.n_train, p.n_test, p.arithmetic, train_seed=0, eval_seed=1000,
@@ -197,8 +197,8 @@ def snapshots(study: Study, model: str) -> dict[int, Path]:
 def pick_strength(study: Study, model: str) -> dict[str, Any]:
     """Decode the dev problems greedily with every snapshot and choose the one whose accuracy is
     nearest ``target_greedy`` within the claim's regime (``study.pick_snapshot``); ``pick.json``."""
-    from attractor.decoding.study import pick_snapshot
-    from attractor.decoding.synthetic_eval import greedy_accuracy
+    from benchmarks.gibbs.study import pick_snapshot
+    from benchmarks.gibbs.evaluate import greedy_accuracy
 
     cfg = decode_config(study, model, 1.0)
     paths = snapshots(study, model)
@@ -242,7 +242,7 @@ def dev_dir(study: Study, model: str, temperature: float) -> Path:
 
 
 def decode(study: Study, model: str, split: str, temperature: float, out: Path) -> dict[str, Any]:
-    from attractor.decoding.synthetic_eval import decode_split
+    from benchmarks.gibbs.evaluate import decode_split
 
     return decode_split(checkpoint(study, model), study.data, decode_config(study, model, temperature), out, split=split)
 
@@ -250,7 +250,7 @@ def decode(study: Study, model: str, split: str, temperature: float, out: Path) 
 def dev_choice(study: Study, model: str) -> dict[str, Any]:
     """The temperature and per-K Gibbs labels chosen on the dev runs (test is never read here)."""
     from attractor.decoding.runner import read_records
-    from attractor.decoding.study import choose_on_dev
+    from benchmarks.gibbs.study import choose_on_dev
 
     dev = {}
     for t in study.preset.temperatures:
@@ -263,7 +263,7 @@ def dev_choice(study: Study, model: str) -> dict[str, Any]:
 def hf_agreement(study: Study, model: str) -> dict[str, Any]:
     """The exported Llama's greedy answers against the native ones on the first test problems."""
     from attractor.decoding.runner import read_records
-    from attractor.decoding.synthetic_eval import hf_greedy_agreement
+    from benchmarks.gibbs.evaluate import hf_greedy_agreement
 
     records = list(read_records(study.model_dir(model) / "test"))[: study.preset.hf_problems]
     return hf_greedy_agreement(checkpoint(study, model), records, study.model_dir(model) / "hf",
@@ -272,9 +272,11 @@ def hf_agreement(study: Study, model: str) -> dict[str, Any]:
 
 def score(study: Study, model: str) -> dict[str, Any]:
     """The model's result: dev choice, test block, cloud statistics, training and timings."""
-    from attractor.decoding.plots import plot_accuracy_vs_k, plot_energy_histograms
+    from attractor.decoding.analysis import particle_energies
+    from attractor.decoding.plots import plot_accuracy_vs_k
     from attractor.decoding.runner import read_records
-    from attractor.decoding.study import particle_stats, score_test
+    from attractor.particles.plots import plot_energy_histograms
+    from benchmarks.gibbs.study import particle_stats, score_test
 
     mdir = study.model_dir(model)
     choice = dev_choice(study, model)
@@ -290,7 +292,7 @@ def score(study: Study, model: str) -> dict[str, Any]:
               if not m.startswith("gibbs[") or "inverse_power" in m}
     curves["gibbs (dev choice)"] = {int(k): v["gibbs_dev_choice"]["acc"] for k, v in result["k"].items()}
     plot_accuracy_vs_k(curves, mdir / "accuracy_vs_k.png")
-    plot_energy_histograms(records, mdir / "energy_histograms.png")
+    plot_energy_histograms(*particle_energies(records), mdir / "energy_histograms.png")
     metrics = json.loads((mdir / "train" / "metrics.json").read_text())
     hf = mdir / "hf" / "agreement.json"
     result |= {
@@ -362,7 +364,7 @@ def run_pipeline(study: Study, model: str, stage: str | None = None) -> None:
 def report(study: Study, results: Path) -> dict[str, Any]:
     """The results JSON (the transformer's block at the top level, as the issue's schema asks; the
     attractor LM's under ``attractor``), its Markdown tables and the plots, beside ``results``."""
-    from attractor.decoding.study import render_tables
+    from benchmarks.gibbs.study import render_tables
 
     blocks = {m: json.loads(study.result_path(m).read_text()) for m in MODELS if study.result_path(m).is_file()}
     if "transformer" not in blocks:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if '__name__ == "__main__"' in p.read_text())
 # Scripts whose smallest real configuration another test runs end to end.
-COVERED_ELSEWHERE = {"gibbs_synthetic": "tests/decoding/test_gibbs_study.py::test_whole_command_at_toy_size"}
+COVERED_ELSEWHERE = {"gibbs_synthetic": "tests/gibbs/test_study.py::test_whole_command_at_toy_size"}
 
 
 def run_script(name: str, args: list[str], monkeypatch, capsys) -> str:
@@ -156,6 +156,27 @@ def check_step_time(tmp, run):
     d = read(tmp / "s.json")
     assert d["transformer"]["eager"]["ratio_to_transformer"] == 1.0
     assert all(d[v]["eager"]["step_s_median"] > 0 for v in d["setup"]["configs"])
+
+
+def check_synthetic_decoding(tmp, run):
+    """Write a corpus, train a tiny char LM of ours on it (train.py's harness), decode its held-out
+    problems: the per-K table of every method on the same particles."""
+    from attractor.config import compose
+    from attractor.tasks.config import validate_run
+    from attractor.tasks.harness import datamodule_class, train
+
+    run(["corpus", "--out", tmp / "corpus", "--n-train", 200, "--n-eval", 3, "--arith-steps", 1, "--arith-max-value", 20])
+    meta = read(tmp / "corpus" / "corpus.json")
+    cfg = compose(["experiment=lm_smoke", "model=transformer", "debug=tiny", "logger=none", "eval_after_fit=false",
+                   f"task.data.inputs=[{tmp / 'corpus' / 'train.txt'}]", f"task.vocab_size={meta['vocab_size']}",
+                   f"task.data.prepare_dir={tmp / 'prepared'}"])
+    train(validate_run(cfg, datamodule_class("lm")), tmp / "lm")
+    run(["eval", "--ckpt", tmp / "lm" / "checkpoints" / "last.ckpt", "--corpus", tmp / "corpus", "--ks", 1, 2,
+         "--config", ROOT / "configs" / "decode" / "synthetic.yaml", "--set", "k=2", "max_new_tokens=6",
+         "hidden_module=blocks.blocks.0", "--out", tmp / "decoded"])
+    table = read(tmp / "decoded" / "k_table.json")
+    assert set(table["majority"]) == {"1", "2"} and table["majority"]["2"]["n"] == 3
+    assert "gibbs[nll|inverse_power(p=2.0)]" in table
 
 
 def check_tiny_hf(tmp, run):

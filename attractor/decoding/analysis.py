@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from attractor.decoding.selection import select_all
-from attractor.decoding.weights import WeightSpec
+from attractor.particles.selection import select_all
+from attractor.particles.weights import WeightSpec
 from attractor.stats import auroc
 
 

@@ -1,6 +1,7 @@
 """The decoding run's settings: one dataclass, read from ``configs/decode/*.yaml``."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import yaml
 from attractor.decoding.answers import EXTRACTION_MODES
 from attractor.decoding.energies import get_energy
 from attractor.decoding.samplers import SamplingParams
-from attractor.decoding.weights import WeightSpec, parse_weight_spec
+from attractor.particles.weights import WeightSpec, parse_weight_spec
 
 
 @dataclass
@@ -93,3 +94,20 @@ def load_config(path: str | Path, **overrides: Any) -> DecodeConfig:
     if not isinstance(node, dict):
         raise ValueError(f"{path}: expected a mapping of options")
     return DecodeConfig.from_mapping({**node, **overrides}, source=str(path))
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_config: str) -> None:
+    """``--config`` (a YAML file of options) and ``--set KEY=VALUE`` (options over it)."""
+    parser.add_argument("--config", default=default_config)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config options")
+
+
+def from_arguments(args: argparse.Namespace) -> DecodeConfig:
+    """The DecodeConfig of the options :func:`add_arguments` added."""
+    overrides = {}
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        overrides[key] = yaml.safe_load(value)
+    return load_config(args.config, **overrides)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from attractor.decoding.analysis import correct_vs_k, energy_auroc, particle_energies
+from attractor.particles.weights import WeightSpec
 from attractor.stats import auroc, paired_sign_test
-from attractor.decoding.weights import WeightSpec
 
 Rows = list[dict[str, bool]]
 """Per question, whether each method is right (one dict per question, in record order)."""

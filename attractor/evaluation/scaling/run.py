@@ -22,17 +22,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from attractor.config import ConfigError, from_mapping, require
 from attractor.data import maze, sudoku
-from attractor.stats import auroc
-from attractor.decoding.weights import WeightSpec, parse_weight_spec
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import external_dataset, puzzle_test_set, score
-from attractor.evaluation.scaling_energies import ENERGIES, UNIVERSAL_ENERGIES, equilibrium_energies
-from attractor.evaluation.scaling_particles import (Depth, Halting, NoiseConfig, check_scalable, depth_label,
+from attractor.evaluation.scaling.energies import ENERGIES, UNIVERSAL_ENERGIES, equilibrium_energies
+from attractor.evaluation.scaling.particles import (Depth, Halting, NoiseConfig, check_scalable, depth_label,
                                                     initial_states, solve_particles)
-from attractor.evaluation.scaling_plots import plot_accuracy_vs_residual, plot_equal_compute, plot_histograms
-from attractor.evaluation.scaling_select import Cloud, accuracy, breadth_rows, methods
+from attractor.evaluation.scaling.plots import plot_accuracy_vs_residual, plot_equal_compute
+from attractor.evaluation.scaling.select import Cloud, accuracy, breadth_rows, methods
 from attractor.io import write_json
 from attractor.models import Attractor, SequenceModel
+from attractor.particles.plots import plot_energy_histograms
+from attractor.particles.weights import WeightSpec, parse_weight_spec
+from attractor.stats import auroc
 from attractor.tasks.puzzle import PUZZLES, PuzzleSpec, grid_metrics
 
 # The external check behind the `verifier` upper-bound row: Sudoku rules and givens; maze path validity.
@@ -54,7 +55,7 @@ class ScalingConfig:
     halt_max_iter: int = 1000  # adaptive halting: most evaluations of f
     noise: NoiseConfig = field(default_factory=NoiseConfig)  # how the K initial states differ
     include_proposal: bool = True  # particle 0 is the unperturbed proposal (so K = 1 is the model itself)
-    energies: list = field(default_factory=lambda: list(UNIVERSAL_ENERGIES))  # see scaling_energies.py (+ q_halt: trm, trm_deq)
+    energies: list = field(default_factory=lambda: list(UNIVERSAL_ENERGIES))  # see scaling/energies.py (+ q_halt: trm, trm_deq)
     weights: list = field(default_factory=lambda: [{"name": "boltzmann", "beta": 1.0, "standardize": True},
                                                    {"name": "inverse_power", "p": 2.0}, {"name": "uniform"}])
     power_iters: int = 20  # power-iteration steps of the spectral radius
@@ -203,7 +204,9 @@ def write_figures(report: Mapping[str, Any], figures: Mapping[str, Any], cfg: Sc
     plot_equal_compute(fixed, report["breadth"], shown, folder / report["plots"]["equal_compute"], title)
     plot_accuracy_vs_residual(*figures["pooled"], folder / report["plots"]["accuracy_vs_residual"])
     if figures["last"] is not None and figures["last"].energies:
-        plot_histograms(figures["last"].energies, figures["last"].correct, folder / report["plots"]["energy_histograms"])
+        last = figures["last"]
+        plot_energy_histograms({name: v.flatten().tolist() for name, v in last.energies.items()},
+                               last.correct.flatten().tolist(), folder / report["plots"]["energy_histograms"])
 
 
 def external_for(path: str, run, ckpt: str | Path) -> Dataset:

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from attractor.decoding.arithmetic import ArithmeticConfig
-from attractor.decoding.selection import select_all
-from attractor.decoding.study import choose_on_dev, mcnemar, paired_bootstrap, pick_snapshot, score_test
-from attractor.decoding.synthetic import CorpusSpec, read_heldout, write_corpus
-from attractor.decoding.weights import WeightSpec
+from attractor.particles.selection import select_all
+from benchmarks.gibbs.study import choose_on_dev, mcnemar, paired_bootstrap, pick_snapshot, score_test
+from benchmarks.gibbs.corpus import CorpusSpec, read_heldout, write_corpus
+from attractor.particles.weights import WeightSpec
 
 WEIGHTS = [WeightSpec("inverse_power", {"p": 2.0}), WeightSpec("boltzmann", {"beta": 10.0}), WeightSpec("uniform")]
 
