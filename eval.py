@@ -16,9 +16,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from attractor.config import register_resolvers
+from attractor.compose import register
 
-register_resolvers()
+register()
 
 SAMPLE_KEYS = ("prompt", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "mode")
 # Options only one kind of checkpoint reads: the values that leave them unset, and what they are for.
@@ -89,7 +89,7 @@ def main(cfg: DictConfig) -> None:
     if solver and action != "evaluate":
         raise ValueError(f"solver: changes the solve eval.py scores (action=evaluate), not action={action}")
     if action == "scale":
-        from attractor.evaluation.scaling import run_from_config, summary
+        from attractor.evaluation.scaling.run import run_from_config, summary
 
         refuse_unused(args, LM_ONLY, "action=scale scores a puzzle test set")
         print(summary(run_from_config(args)))

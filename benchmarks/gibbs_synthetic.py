@@ -38,7 +38,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attractor.decoding.arithmetic import ArithmeticConfig  # noqa: E402
-from attractor.decoding.config import DecodeConfig, load_config  # noqa: E402
+from attractor.compose import group_config  # noqa: E402
+from attractor.decoding.config import DecodeConfig  # noqa: E402
 from attractor.io import write_json, write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def train_model(study: Study, model: str) -> dict[str, Any]:
     ``snapshot_every`` steps for ``pick``; returns its metrics.json."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from attractor.config import compose
+    from attractor.compose import compose
     from attractor.tasks.config import validate_run
     from attractor.tasks.harness import datamodule_class, train
 
@@ -232,9 +233,9 @@ def decode_config(study: Study, model: str, temperature: float) -> DecodeConfig:
     (``final_norm``: the state the head reads, in both models)."""
     p = study.preset
     energies = TOKEN_ENERGIES + (SOLVER_ENERGIES if model == "attractor" else [])
-    return load_config(ROOT / "configs/decode/synthetic.yaml", k=p.k, temperature=temperature, energies=energies,
-                       weights=WEIGHTS, hidden_module="final_norm", questions_per_batch=p.questions_per_batch,
-                       max_new_tokens=p.max_new_tokens, stop=[])
+    return group_config(DecodeConfig, "decode", "synthetic", k=p.k, temperature=temperature, energies=energies,
+                        weights=WEIGHTS, hidden_module="final_norm", questions_per_batch=p.questions_per_batch,
+                        max_new_tokens=p.max_new_tokens, stop=[])
 
 
 def dev_dir(study: Study, model: str, temperature: float) -> Path:

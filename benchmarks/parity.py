@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
-from attractor.config import compose
+from attractor.compose import compose
 from attractor.io import write_json
 from attractor.models import build_model
 

@@ -21,7 +21,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from attractor.compose import group_config  # noqa: E402
 from attractor.decoding import arithmetic, config  # noqa: E402
+from attractor.decoding.config import DecodeConfig  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -42,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     decode.add_argument("--corpus", required=True, help="folder written by the corpus command")
     decode.add_argument("--limit", type=int, help="first N held-out problems only")
     decode.add_argument("--ks", type=int, nargs="+", default=[1, 4, 8, 16], help="K values scored (<= config k)")
-    config.add_arguments(decode, "configs/decode/synthetic.yaml")
+    config.add_arguments(decode, "synthetic")
     decode.add_argument("--device", default="cpu")
     decode.add_argument("--out", required=True, help="run folder for particles.jsonl, summary.json and k_table.*")
     args = parser.parse_args(argv)
@@ -57,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         from benchmarks.gibbs.evaluate import evaluate
 
-        result = evaluate(args.ckpt, args.corpus, config.from_arguments(args), args.out, args.limit, args.ks, args.device)
+        cfg = group_config(DecodeConfig, "decode", args.config, args.set)
+        result = evaluate(args.ckpt, args.corpus, cfg, args.out, args.limit, args.ks, args.device)
         print((Path(args.out) / "k_table.md").read_text())
         print(json.dumps({"energy_auroc": result["energy_auroc"]}, indent=2))
 

@@ -28,7 +28,7 @@ import time
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from attractor.config import compose
+from attractor.compose import compose
 from attractor.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]

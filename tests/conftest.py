@@ -14,7 +14,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 def compose_run(overrides: list[str], config_name: str = "train"):
     """The composed config for ``overrides`` (a DictConfig), as train.py composes it."""
-    from attractor.config import compose
+    from attractor.compose import compose
 
     return compose(overrides, config_name)
 

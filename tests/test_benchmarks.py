@@ -161,7 +161,7 @@ def check_step_time(tmp, run):
 def check_synthetic_decoding(tmp, run):
     """Write a corpus, train a tiny char LM of ours on it (train.py's harness), decode its held-out
     problems: the per-K table of every method on the same particles."""
-    from attractor.config import compose
+    from attractor.compose import compose
     from attractor.tasks.config import validate_run
     from attractor.tasks.harness import datamodule_class, train
 
@@ -172,7 +172,7 @@ def check_synthetic_decoding(tmp, run):
                    f"task.data.prepare_dir={tmp / 'prepared'}"])
     train(validate_run(cfg, datamodule_class("lm")), tmp / "lm")
     run(["eval", "--ckpt", tmp / "lm" / "checkpoints" / "last.ckpt", "--corpus", tmp / "corpus", "--ks", 1, 2,
-         "--config", ROOT / "configs" / "decode" / "synthetic.yaml", "--set", "k=2", "max_new_tokens=6",
+         "--config", "synthetic", "--set", "k=2", "max_new_tokens=6",
          "hidden_module=blocks.blocks.0", "--out", tmp / "decoded"])
     table = read(tmp / "decoded" / "k_table.json")
     assert set(table["majority"]) == {"1", "2"} and table["majority"]["2"]["n"] == 3

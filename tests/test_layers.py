@@ -1,5 +1,6 @@
-"""The layer order of docs/architecture.md holds over the package's imports: every module imports only
-from its own layer or those below, every module has a layer, and every path the page names exists."""
+"""docs/architecture.md is true: its layer order holds over the package's imports (every module imports
+only from its own layer or those below, every module has a layer, every path it names exists), and
+its config table names every config group and option."""
 import ast
 import re
 from pathlib import Path
@@ -88,3 +89,15 @@ def test_the_check_places_modules_and_reads_imports_inside_functions(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("import torch\n\ndef f():\n    from attractor.models import build_model\n    import attractor.io\n")
     assert imports(probe) == {"attractor.models", "attractor.io"}
+
+
+def test_the_config_table_names_every_group_and_option():
+    text = ARCHITECTURE.read_text()
+    table = text[text.index("## Configs mirror the code"):].split("\n\n")[1]
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines()[2:]}
+    configs = ROOT / "configs"
+    groups = {p.parent.relative_to(configs).as_posix() + "/" for p in configs.rglob("*.yaml") if p.parent != configs}
+    assert groups <= set(rows), f"groups missing from the table: {sorted(groups - set(rows))}"
+    for group in groups:
+        missing = [p.stem for p in (configs / group).glob("*.yaml") if not re.search(rf"\b{p.stem}\b", rows[group])]
+        assert not missing, f"the {group} row does not name {missing}"

@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from attractor.compose import group_config
+from attractor.config import from_mapping
 from attractor.decoding import arithmetic, config
 from attractor.decoding.arithmetic import TEMPLATE, generate_problems
 from attractor.decoding.config import DecodeConfig
@@ -33,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m attractor.decoding", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="sample K particles per question and score every method")
-    config.add_arguments(run, "configs/decode/default.yaml")
+    config.add_arguments(run, "default")
     run.add_argument("--device", default="cpu")
     run.add_argument("--out", required=True, help="run folder for particles.jsonl and summary.json")
     run.add_argument("--dataset", choices=DATASETS, required=True)
@@ -53,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from attractor.decoding.runner import run_decoding
         from attractor.decoding.samplers import HFSampler
 
-        cfg = config.from_arguments(args)
+        cfg = group_config(DecodeConfig, "decode", args.config, args.set)
         problems, prompts = problems_and_prompts(args, cfg)
         sampler = HFSampler.from_path(args.model_path, cfg.hidden_module, args.trust_remote_code, args.device, args.dtype)
         summary = run_decoding(problems, prompts, sampler, cfg, args.out)
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from attractor.decoding.plots import plot_run
         from attractor.decoding.runner import SUMMARY_FILE, read_records
 
-        cfg = DecodeConfig.from_mapping(json.loads((Path(args.run_dir) / SUMMARY_FILE).read_text())["config"])
+        cfg = from_mapping(DecodeConfig, json.loads((Path(args.run_dir) / SUMMARY_FILE).read_text())["config"], "config")
         numbers = plot_run(list(read_records(args.run_dir)), cfg.weights, args.run_dir)
         print(json.dumps(numbers, indent=2, default=str))
 

@@ -9,14 +9,15 @@ import torch
 from torch.utils.data import Subset
 
 from attractor.config import ConfigError, from_mapping
-from attractor.particles.weights import WeightSpec
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import puzzle_test_set, score
-from attractor.evaluation.scaling.run import VERIFIERS, ScalingConfig, collect, external_for, run_scaling
+from attractor.evaluation.scaling.config import ScalingConfig
 from attractor.evaluation.scaling.energies import sharpness
 from attractor.evaluation.scaling.particles import NoiseConfig, check_scalable, initial_states, latent_map, proposal
+from attractor.evaluation.scaling.run import VERIFIERS, collect, external_for, run_scaling
 from attractor.evaluation.scaling.select import Cloud, breadth_rows, choices, methods
 from attractor.models import build_model
+from attractor.particles.weights import WeightSpec
 from attractor.tasks.config import validate_run
 from attractor.tasks.harness import build_datamodule, datamodule_class, train
 from attractor.tasks.puzzle import PUZZLES

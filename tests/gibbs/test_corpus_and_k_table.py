@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from attractor.stats import paired_sign_test
 from attractor.decoding.answers import extract_strict
 from attractor.decoding.arithmetic import ArithmeticConfig, generate_problems
 from benchmarks.gibbs.corpus import CorpusSpec, read_heldout, train_command, write_corpus

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from attractor import build_model
-from attractor.config import ConfigError, compose
+from attractor.compose import compose
+from attractor.config import ConfigError
 from attractor.nn.block import SublayerGate
 from benchmarks import parity
 from tests.conftest import ROOT
