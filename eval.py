@@ -7,7 +7,9 @@ whole held-out test split in every mode (perplexity, bits per byte) to eval.json
 ppl_vs_iterations.png (`split=val`: the val split training validates on); or, with
 `action=sample prompt=...`, a sampled continuation. `action=export out=DIR`: the model as
 model.safetensors + config.json for `attractor.from_pretrained(DIR)`, or with `format=llama` as a
-transformers LlamaForCausalLM folder (causal transformers only); docs/sharing.md.
+transformers LlamaForCausalLM folder (causal transformers only); docs/sharing.md. `action=lm_eval
+tasks=[...]`: a language model (checkpoint or export folder) on lm-evaluation-harness tasks in every
+mode, to lm_eval.json beside eval.json (docs/lm.md).
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ PUZZLE_ONLY = {"external": (([],), "external test sets are Sudoku lists"),
                "test_data": ((None,), "overrides a puzzle generator"),
                "segments": ((None, 1), "deep supervision is a puzzle recipe")}
 LM_ONLY = {"split": (("test",), "chooses a language model's corpus split")}
+LM_EVAL_ONLY = {"tasks": (([],), "names lm-evaluation-harness tasks (action=lm_eval)"),
+                "task_paths": (([],), "adds task folders to the harness (action=lm_eval)"),
+                "num_fewshot": ((None,), "sets the harness's few-shot examples (action=lm_eval)")}
 
 
 def refuse_unused(args: dict, options: dict, context: str) -> None:
@@ -70,6 +75,22 @@ def export(ckpt: Path, args: dict) -> None:
     print(f"wrote {args['out']} ({args['format']} format, {pretrained.weights} weights)")
 
 
+def lm_eval(ckpt: Path, args: dict) -> None:
+    """The harness's ``tasks`` in every mode of ``modes``, for a checkpoint or an export folder."""
+    from attractor.evaluation.lm_harness_run import format_table, run_harness
+
+    refuse_unused(args, PUZZLE_ONLY, "action=lm_eval scores language models")
+    refuse_unused(args, LM_ONLY, "action=lm_eval scores the harness's tasks")
+    if args["mode"] is not None:
+        raise ValueError("mode: chooses action=sample's mode; action=lm_eval scores every mode of modes=[...]")
+    out_dir = Path(args["out_dir"] or (ckpt if ckpt.is_dir() else ckpt.parent.parent))
+    report = run_harness(ckpt, args["tasks"], out_dir, args["modes"], args["task_paths"], args["max_items"],
+                         args["num_fewshot"], args["batch_size"], args["device"], args["weights"],
+                         args["expect_model"])
+    print(format_table(report))
+    print(f"wrote {out_dir / 'lm_eval.json'}")
+
+
 def sample_lm(ckpt: Path, args: dict, expect_model: str | None, device: str | None, weights: str | None) -> None:
     from attractor.evaluation.lm import load_lm, sample
 
@@ -88,6 +109,10 @@ def main(cfg: DictConfig) -> None:
     solver = {k: v for k, v in args.pop("solver").items() if v is not None}
     if solver and action != "evaluate":
         raise ValueError(f"solver: changes the solve eval.py scores (action=evaluate), not action={action}")
+    if action == "lm_eval":
+        lm_eval(ckpt, args)
+        return
+    refuse_unused(args, LM_EVAL_ONLY, f"action={action} does not run the harness")
     if action == "scale":
         from attractor.evaluation.scaling.run import run_from_config, summary
 
@@ -108,7 +133,7 @@ def main(cfg: DictConfig) -> None:
         sample_lm(ckpt, sampling, args["expect_model"], args["device"], args["weights"])
         return
     if action != "evaluate":
-        raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample', 'scale', 'export'")
+        raise ValueError(f"action: {action!r} is not one of 'evaluate', 'sample', 'scale', 'export', 'lm_eval'")
     (evaluate_lm if task == "lm" else evaluate_puzzle)(ckpt, out_dir, {**args, "solver": solver})
     print(f"wrote {out_dir / 'eval.json'}")
 

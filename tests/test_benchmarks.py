@@ -37,6 +37,23 @@ def read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def check_convergence_report(tmp, run):
+    """One real (tiny) run of the study's layout: training with its CSV log, then its evaluation."""
+    from attractor.compose import compose
+    from attractor.evaluation.puzzle import evaluate_checkpoint
+    from attractor.tasks.config import validate_run
+    from attractor.tasks.harness import datamodule_class, train
+
+    run_dir = tmp / "runs" / "sudoku-attractor-s0"
+    cfg = compose(["experiment=sudoku_smoke", "debug=tiny", "logger=csv", "eval_after_fit=false"])
+    train(validate_run(cfg, datamodule_class("sudoku")), run_dir)
+    evaluate_checkpoint(run_dir / "checkpoints" / "best.ckpt", run_dir / "eval", modes=["none", "solver"])
+    run(["--runs", tmp / "runs", "--json", tmp / "c.json", "--tables", tmp / "c.md"])
+    (entry,) = read(tmp / "c.json")["runs"]
+    assert entry["steps"] == 8 and 0 <= entry["test_solve"]["converged_frac"] <= 1 and entry["test_none"] is not None
+    assert "sudoku-attractor" in read(tmp / "c.json")["table"] and (tmp / "c.md").stat().st_size > 0
+
+
 def check_data_generation(tmp, run):
     run(["--count", 3, "--json", tmp / "d.json"])
     d = read(tmp / "d.json")
@@ -87,6 +104,26 @@ def check_lm_study(tmp, run):
     assert d["attractor_chosen_on_val"] == published["attractor_chosen_on_val"]
     assert d["table"] == published["table"] and d["paired_test_loss"] == published["paired_test_loss"]
     assert (tmp / "lm_study_cpu_val_loss.png").stat().st_size > 0
+
+
+def check_lm_eval_study(tmp, run):
+    """Rebuilds the published summary from each model's metrics.json and lm_eval.json."""
+    published = read(RESULTS / "lm_eval_cpu.json")
+    runs = tmp / "outputs" / "lm_eval_cpu"
+    for model, m in published["models"].items():
+        (runs / f"{model}-s0").mkdir(parents=True)
+        write_json(runs / f"{model}-s0" / "metrics.json", {
+            "steps": m["steps"], "train_time_s": m["train_wall_s"], "train_cpu_time_s": m["train_cpu_s"],
+            "final": {"val/loss": m["val_loss"]}})
+        write_json(runs / f"{model}-s0" / "lm_eval.json", {"parameters": m["parameters"], "source": m["checkpoint"],
+                                                           "seconds": m["seconds"], "table": m["table"]})
+    write_json(runs / "tasks" / "counts.json", {"documents": published["documents"]})
+    run(["--summarise-only", "--outputs", tmp / "outputs", "--results", tmp])
+    d = read(tmp / "lm_eval_cpu.json")
+    assert {k: d[k] for k in ("models", "documents", "tasks", "steps")} == \
+        {k: published[k] for k in ("models", "documents", "tasks", "steps")}
+    tables, kept = ((path / "lm_eval_cpu_tables.md").read_text().splitlines() for path in (tmp, RESULTS))
+    assert [line for line in tables if not line.startswith("Commit")] == [line for line in kept if not line.startswith("Commit")]
 
 
 def check_lm_throughput(tmp, run):
@@ -201,6 +238,11 @@ def check_claims(tmp, run):
     run(["--results", tmp, "--outputs", tmp / "no-runs"])
     d, published = read(tmp / "claims_evidence.json"), read(RESULTS / "claims_evidence.json")
     assert {k: v for k, v in d.items() if k != "date"} == {k: v for k, v in published.items() if k != "date"}
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

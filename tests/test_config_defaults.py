@@ -1,12 +1,13 @@
-"""Each default lives in one place, its dataclass: the config files state only what they change, so
-they cannot drift from it, and every field is in every composed config (attractor/compose.py)."""
+"""Each default lives in one place, its dataclass: the config files state only what they change (from
+the dataclass, or from the option they extend), so they cannot drift from it, and every field is in
+every composed config (attractor/compose.py)."""
 import dataclasses
 
 import pytest
 import yaml
 
 from attractor.compose import CONFIGS, GROUPS, compose, field_defaults
-from attractor.config import from_mapping
+from attractor.config import from_mapping, to_plain
 from attractor.decoding.config import DecodeConfig
 from attractor.evaluation.scaling.config import ScalingConfig
 from attractor.models import MODELS, AttractorConfig
@@ -35,13 +36,27 @@ def restated(node: dict, defaults: dict, where: str) -> list[str]:
     return found
 
 
+def inherited(path) -> dict:
+    """What a group file's defaults list gives it before its own values: its base (the dataclass's
+    defaults) and the options it extends (``last_k`` extends ``anderson``)."""
+    group, out = path.parent.name, {}
+    for entry in (yaml.safe_load(path.read_text()) or {}).get("defaults", []):
+        if entry == "_self_":
+            continue
+        if str(entry).startswith("base"):
+            out.update(field_defaults(dataclass_of(path)))
+        else:
+            out.update(to_plain(compose([f"+{group}={entry}"], config_name=None)[group]))
+    return out
+
+
 @pytest.mark.parametrize("path", GROUP_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_no_config_file_restates_a_dataclass_default(path):
+def test_no_config_file_restates_a_default(path):
     node = yaml.safe_load(path.read_text()) or {}
     node.pop("defaults", None)
-    cls = dataclass_of(path)
-    found = restated(node, field_defaults(cls), path.parent.name)
-    assert not found, f"{path.relative_to(CONFIGS)} restates {cls.__name__}'s defaults; delete: {found}"
+    found = restated(node, inherited(path), path.parent.name)
+    assert not found, f"{path.relative_to(CONFIGS)} restates what its base ({dataclass_of(path).__name__}) or the " \
+                      f"options it extends already give; delete: {found}"
 
 
 @pytest.mark.parametrize("path", GROUP_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")

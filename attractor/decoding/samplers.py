@@ -238,7 +238,8 @@ class NativeSampler(Sampler):
     ``use_cache``: each prompt runs once, its K particles share its key/value cache, and each step
     feeds one token per row. Once the context outgrows ``max_len`` every step re-runs the model on
     the last ``max_len`` tokens, as without a cache (a sliding window would move every position).
-    Other models re-run the full forward each step.
+    Other models re-run the full forward each step. A row that completes one of ``params.stop`` (or
+    draws ``eos_id``) leaves the forward; ``to_particles`` cuts it there.
 
     A model whose output carries solver statistics (the attractor: ``stats["iterations"]`` and
     ``stats["rel_residual"]`` per row) has them kept per generated token in ``Particle.solver``:
@@ -263,17 +264,21 @@ class NativeSampler(Sampler):
         self.use_cache = use_cache and callable(getattr(model, "init_cache", None))
         self.hook = _LastPositionHook(model, hidden_module)
 
-    @torch.inference_mode()
     def sample(self, prompts: Sequence[str], k: int, params: SamplingParams) -> list[list[Particle]]:
+        return self.sample_ids([self.tokenizer.encode(p) for p in prompts], k, params)
+
+    @torch.inference_mode()
+    def sample_ids(self, encoded: Sequence[list[int]], k: int, params: SamplingParams) -> list[list[Particle]]:
+        """``sample`` for prompts given as token ids: a caller that truncates prompts to the model's
+        context (an evaluation harness) truncates tokens, not text."""
         if params.temperature == 0 and k != 1:
             raise ValueError(f"greedy decoding (temperature 0) gives one trajectory, asked for k={k}")
-        encoded = [self.tokenizer.encode(p) for p in prompts]
         if any(len(ids) == 0 for ids in encoded):
             raise ValueError("NativeSampler: empty prompt (the model needs at least one token)")
         by_length: dict[int, list[int]] = {}
         for i, ids in enumerate(encoded):
             by_length.setdefault(len(ids), []).append(i)
-        clouds: list[list[Particle]] = [[] for _ in prompts]
+        clouds: list[list[Particle]] = [[] for _ in encoded]
         for group in by_length.values():
             flat = self._sample_rows([encoded[i] for i in group], k, params)
             for j, i in enumerate(group):
@@ -319,6 +324,8 @@ class NativeSampler(Sampler):
                 nxt = torch.where(finished, self.eos_id, nxt)  # finished rows repeat EOS
                 finished |= nxt == self.eos_id
             ids = torch.cat([ids, nxt[:, None]], dim=1)
+            if params.stop:  # a row that completed a stop string is done; to_particles cuts it there
+                finished |= self._completed_stop(ids[:, prompt_len:], ~finished, params.stop)
             if finished.all():
                 break
         hidden = self.hook.stacked()
@@ -327,6 +334,14 @@ class NativeSampler(Sampler):
             ids[:, prompt_len:].cpu(), step_logits, hidden,
             set() if self.eos_id is None else {self.eos_id}, self.tokenizer.decode, params.stop, solver,
         )
+
+    def _completed_stop(self, generated: torch.Tensor, rows: torch.Tensor, stop: Sequence[str]) -> torch.Tensor:
+        """Which of the ``rows`` (a mask) hold one of the ``stop`` strings in their generated text."""
+        done = torch.zeros_like(rows)
+        for i in rows.nonzero().squeeze(1).tolist():
+            text = self.tokenizer.decode(generated[i].tolist())
+            done[i] = any(s in text for s in stop)
+        return done
 
 
 SOLVER_STATS = ("iterations", "rel_residual")

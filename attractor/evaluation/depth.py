@@ -31,11 +31,12 @@ def depth_label(depth: int) -> str:
 
 
 def by_depth(depths: np.ndarray, solved: np.ndarray, iterations: np.ndarray,
-             cells: np.ndarray | None = None) -> list[dict[str, Any]]:
+             cells: np.ndarray | None = None, converged: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Per depth bucket (easiest first, needs-search last): items, exact accuracy with its Wilson 95%
     interval, mean solver iterations and, when ``solved`` is (items, segments), the exact accuracy
     after each segment count (the last column is the score); with ``cells`` (items, 2: right,
-    scored), the cell accuracy, graded where exact accuracy sits at 0."""
+    scored), the cell accuracy, graded where exact accuracy sits at 0; with ``converged`` (items,
+    bool), the fraction whose solve met its tolerance."""
     depths, iterations = np.asarray(depths), np.asarray(iterations, float)
     solved = np.asarray(solved, bool).reshape(len(depths), -1)
     rows = []
@@ -48,6 +49,8 @@ def by_depth(depths: np.ndarray, solved: np.ndarray, iterations: np.ndarray,
         if cells is not None:
             right, scored = np.asarray(cells)[pick].sum(axis=0)
             rows[-1]["cell_acc"] = float(right / max(scored, 1))
+        if converged is not None:
+            rows[-1]["converged_frac"] = float(np.asarray(converged, bool)[pick].mean())
     return rows
 
 

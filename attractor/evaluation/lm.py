@@ -33,6 +33,7 @@ from attractor.models.cache import DecodeCache
 from attractor.plotting import save_figure
 from attractor.tasks.config import Run
 from attractor.tasks.harness import build_datamodule
+from attractor.solvers.health import HealthTally
 from attractor.tasks.lm import LMDataModule, bits_per_byte, next_token_nll
 
 
@@ -40,10 +41,11 @@ from attractor.tasks.lm import LMDataModule, bits_per_byte, next_token_nll
 def score_lm(model: nn.Module, windows: Dataset, mode: str, batch_size: int, device: str,
              meta: dict[str, Any], split: str) -> dict[str, Any]:
     """Token-weighted mean loss over ``windows`` (of ``split``) in one inference mode, with perplexity,
-    bits per byte, mean solver iterations (per window: its slowest position) and throughput."""
+    bits per byte, mean solver iterations (per window: its slowest position), the solve health over
+    every position and throughput."""
     nll = torch.zeros((), dtype=torch.float64)
     n_tokens = n_windows = 0
-    iterations, residuals = [], []
+    iterations, residuals, health = [], [], HealthTally()
     start = time.perf_counter()
     for batch in DataLoader(windows, batch_size=batch_size, shuffle=False):
         inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
@@ -54,6 +56,7 @@ def score_lm(model: nn.Module, windows: Dataset, mode: str, batch_size: int, dev
         iterations.append(out.stats.get("iterations", torch.zeros(inputs.shape[0], device=device)).float().cpu())
         if "rel_residual" in out.stats:
             residuals.append(out.stats["rel_residual"].float().cpu())
+        health.add(out.solve)
     seconds = time.perf_counter() - start
     loss = nll.item() / n_tokens
     return {
@@ -61,6 +64,7 @@ def score_lm(model: nn.Module, windows: Dataset, mode: str, batch_size: int, dev
         "loss": loss, "ppl": math.exp(loss), "bpb": bits_per_byte(loss, meta, split),
         "mean_iterations": torch.cat(iterations).mean().item(),
         "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
+        "solve": health.summary(),  # per position: attractor.solvers.health (None: no solve ran)
         "seconds": seconds, "tokens_per_s": n_tokens / seconds,
     }
 
@@ -104,7 +108,7 @@ def evaluate_lm_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, 
         "data_dir": str(dm.data_dir), "seq_len": run.task.seq_len,
         "n_windows": default["n_windows"], "n_tokens": default["n_tokens"],
         "split": split, "tokens_in_split": dm.meta["tokens"][split], "full_split": not max_items,
-        **{k: default[k] for k in ("mode", "loss", "ppl", "bpb", "mean_iterations")},
+        **{k: default[k] for k in ("mode", "loss", "ppl", "bpb", "mean_iterations", "solve")},
         "sweep": sweep,
         "plot": "ppl_vs_iterations.png",
     }
@@ -153,6 +157,15 @@ class _InMode(nn.Module):
         return self.model.init_cache()
 
 
+def native_sampler(model: SequenceModel, tokenizer: Tokenizer, mode: str | None = None, device: str = "cpu",
+                   use_cache: bool = True) -> NativeSampler:
+    """The sampler every LM generation here goes through (``sample``, the evaluation harness): the
+    model in ``mode``, seeing its last ``max_len`` tokens, with the key/value cache for causal models."""
+    as_lists = SimpleNamespace(encode=lambda text: tokenizer.encode(text).tolist(), decode=tokenizer.decode)
+    return NativeSampler(_InMode(model, mode), as_lists, device=device, max_len=model.cfg.max_len,
+                         use_cache=use_cache and model.cfg.causal)
+
+
 def sample(model: SequenceModel, tokenizer: Tokenizer, prompt: str, max_new_tokens: int = 200,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
            mode: str | None = None, device: str = "cpu", use_cache: bool = True) -> Generation:
@@ -161,9 +174,7 @@ def sample(model: SequenceModel, tokenizer: Tokenizer, prompt: str, max_new_toke
     the key/value cache, until the context reaches ``max_len``; otherwise, and from then on, each
     token re-runs the model on the last ``max_len`` tokens of the context."""
     params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens)
-    as_lists = SimpleNamespace(encode=lambda text: tokenizer.encode(text).tolist(), decode=tokenizer.decode)
-    sampler = NativeSampler(_InMode(model, mode), as_lists, device=device, max_len=model.cfg.max_len,
-                            use_cache=use_cache and model.cfg.causal)
+    sampler = native_sampler(model, tokenizer, mode, device, use_cache)
     devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)

@@ -22,6 +22,7 @@ from attractor.evaluation.depth import by_depth, iterations_vs_depth, plot_sweep
 from attractor.stats import wilson_interval
 from attractor.io import write_json
 from attractor.plotting import save_figure
+from attractor.solvers.health import HealthTally
 from attractor.tasks.harness import build_datamodule
 from attractor.tasks.puzzle import PUZZLES, grid_metrics, segment_outputs
 
@@ -46,11 +47,14 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
     the accuracy when each puzzle halts at its first segment with a positive Q-logit (else the last)
     (``halted``, with the mean segments used), and the exact accuracy (also after each segment count)
     and iterations per reasoning depth of the puzzles (``by_depth``) with the Spearman correlation of
-    iterations and depth (``iterations_vs_depth``, None for a fixed amount of compute); with a Q-head,
+    iterations and depth (``iterations_vs_depth``, None for a fixed amount of compute), the solve
+    health over every solve (``solve``) and each depth's converged fraction (its last segment's solve);
+    with a Q-head,
     the same for the halted answers and the segments used (``halted["by_depth"]``,
     ``halted["segments_vs_depth"]``)."""
     solved = cells_right = cells_scored = n = 0
-    iterations, residuals, depths, right_items, cell_items = [], [], [], [], []
+    iterations, residuals, depths, right_items, cell_items, converged = [], [], [], [], [], []
+    health = HealthTally()
     by_segment = [0] * segments
     halted_right, halted_segments = [], []  # per item, models with a Q-head only
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
@@ -78,7 +82,12 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
                               for o in outputs))
         if "rel_residual" in out.stats:
             residuals.append(out.stats["rel_residual"].float().cpu())
+        for o in outputs:
+            health.add(o.solve)
+        if out.solve is not None:
+            converged.append(out.stats["converged"].cpu())
     item_iterations, item_depths = torch.cat(iterations).numpy(), np.concatenate(depths)
+    item_converged = torch.cat(converged).numpy() if converged else None
     halted = None
     if halted_right:
         k, used = int(torch.cat(halted_right).sum()), torch.cat(halted_segments).numpy()
@@ -92,10 +101,12 @@ def score(model: torch.nn.Module, spec, dataset: Dataset, mode: str, batch_size:
         "cell_ci95": list(wilson_interval(cells_right, cells_scored)) if cells_scored else [0.0, 0.0],
         "mean_iterations": float(item_iterations.mean()),
         "mean_rel_residual": torch.cat(residuals).mean().item() if residuals else None,
+        "solve": health.summary(),  # every segment's solves (attractor.solvers.health); None: no solve ran
         "by_segment": [{"segments": s + 1, "exact_acc": k / n, "exact_ci95": list(wilson_interval(k, n))}
                        for s, k in enumerate(by_segment)],
         "halted": halted,
-        "by_depth": by_depth(item_depths, torch.cat(right_items).numpy(), item_iterations, torch.cat(cell_items).numpy()),
+        "by_depth": by_depth(item_depths, torch.cat(right_items).numpy(), item_iterations, torch.cat(cell_items).numpy(),
+                             item_converged),
         "iterations_vs_depth": iterations_vs_depth(item_depths, item_iterations),
     }
 
@@ -151,7 +162,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, mod
         "task": run.task.name, "solver_overrides": solver,
         "parameters": sum(p.numel() for p in model.parameters()),
         "n_items": default["n_items"], "full_test_set": not max_items, "generation": generation,
-        **{k: default[k] for k in ("exact_acc", "exact_ci95", "cell_acc", "cell_ci95", "mean_iterations")},
+        **{k: default[k] for k in ("exact_acc", "exact_ci95", "cell_acc", "cell_ci95", "mean_iterations", "solve")},
         "sweep": sweep,
         "external": {Path(p).stem: score(model, spec, external_dataset(p, run), "solver", batch_size, device, segments)
                      for p in external or []},

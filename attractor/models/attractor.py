@@ -63,6 +63,7 @@ from attractor.models.config import AttractorConfig, parse_inference_mode
 from attractor.models.output import ModelOutput
 from attractor.nn import BlockStack, KVCache, RMSNorm
 from attractor.solvers import solve
+from attractor.solvers.health import solve_rows
 
 
 class Attractor(SequenceModel):
@@ -145,13 +146,15 @@ class Attractor(SequenceModel):
                     self.f_blocks(eq.z.reshape(batch, seq_len, dim) + c, rope, f_cache, append=True)
         stats = _per_sample(eq.stats, batch) if self.cfg.causal else eq.stats
         z = eq.z.reshape(batch, seq_len, dim)
+        corrections = [self.readout(zc.reshape(batch, seq_len, dim)) for zc in eq.corrections]
         losses = []
         if eq.jacobian_penalty is not None:  # per-element estimate / width: the reference's normalisation
             losses.append(solver_cfg.jac_reg_weight * eq.jacobian_penalty.mean() / dim)
             stats["jacobian_frobenius"] = eq.jacobian_penalty.detach().reshape(batch, -1).mean(dim=1)
         if self.training and self.cfg.proposal_weight > 0:
             losses.append(self.cfg.proposal_weight * proposal_loss(proposal, z))
-        return ModelOutput(self.readout(z), stats, aux_loss=sum(losses) if losses else None, state=z.detach())
+        return ModelOutput(self.readout(z), stats, aux_loss=sum(losses) if losses else None, state=z.detach(),
+                           solve=solve_rows(eq.stats, solver_cfg), corrections=corrections)
 
     @contextmanager
     def _normalised_weights(self):

@@ -95,9 +95,10 @@ class AttractorConfig(ModelConfig):
             require(self.gate_max == 1.0, "gate_max", f"only map: gated_sublayers reads it, got map: {self.map}")
             require(0 < self.gate_init < 1, "gate_init", f"must be in (0, 1), got {self.gate_init}")
         require(self.proposal_weight >= 0, "proposal_weight", f"must be >= 0, got {self.proposal_weight}")
-        require(self.proposal != "linear" or self.proposal_weight > 0 or self.solver.backward == "unrolled",
+        require(self.proposal != "linear" or self.proposal_weight > 0 or self.solver.backward == "unrolled"
+                or self.solver.fp_correction > 0,
                 "proposal_weight", f"must be > 0 with proposal: linear: under backward={self.solver.backward!r} "
-                "z* does not depend on z0, so the proposal loss is the only gradient W gets")
+                "z* does not depend on z0, so the proposal loss (or solver.fp_correction) is the only gradient W gets")
         require_inference_mode(self.inference)
 
 
@@ -149,6 +150,8 @@ class TRMDEQConfig(RecursiveConfig):
         super().__post_init__()
         require(self.solver.jac_reg_weight == 0, "solver.jac_reg_weight",
                 "the Jacobian penalty is not wired into trm_deq (the reference's long runs all used 0)")
+        require(self.solver.fp_correction == 0, "solver.fp_correction",
+                "fixed-point correction reads out the attractor's latent; trm_deq's z is not read out")
 
 
 _ITERS = re.compile(r"iters=(\d+)")

@@ -15,9 +15,15 @@ class ModelOutput:
     and ``residual_trace`` (B, N) when asked for. ``aux_loss`` is a scalar regulariser the training
     loss must add (the Jacobian penalty and the proposal loss), or None. ``state`` is the final
     latent (detached), which deep supervision passes back as the next segment's starting point.
+    ``solve``: per solver row (a sample, or a sample-position of a causal model) figures of the
+    model's solves (``attractor.solvers.health``), None without a solve. ``corrections``: logits read
+    out at intermediate iterates of the solve (fixed-point correction, training only), for the task
+    loss to supervise.
     """
 
     logits: torch.Tensor
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
     aux_loss: torch.Tensor | None = None
     state: torch.Tensor | None = None
+    solve: dict[str, torch.Tensor] | None = None
+    corrections: list[torch.Tensor] = field(default_factory=list)

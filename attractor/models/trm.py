@@ -33,6 +33,7 @@ from attractor.models.config import RecursiveConfig, TRMConfig, parse_inference_
 from attractor.models.output import ModelOutput
 from attractor.nn import Block, BlockStack, RMSNorm
 from attractor.nn.block import MixerBlock
+from attractor.solvers.health import concat_rows
 
 Tensor = torch.Tensor
 
@@ -126,7 +127,7 @@ class Recursive(SequenceModel):
         y, z = h.chunk(2, dim=-1)
         cycles = self.cycles(parsed)
         evaluations = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
-        trace, info, diverged = [], {}, None
+        trace, info, diverged, solves = [], {}, None, []
         for i in range(cycles):
             with torch.set_grad_enabled(torch.is_grad_enabled() and i == cycles - 1):
                 prev = torch.cat((y, z), dim=-1).detach()
@@ -134,6 +135,7 @@ class Recursive(SequenceModel):
             new = torch.cat((y, z), dim=-1).detach()
             trace.append((new - prev).flatten(1).norm(dim=1))
             evaluations = evaluations + info.pop("evaluations") + 1
+            solves.append(info.pop("solve", None))
             if "diverged" in info:  # any cycle's solve went non-finite
                 diverged = info["diverged"] if diverged is None else diverged | info["diverged"]
                 info["diverged"] = diverged
@@ -144,7 +146,7 @@ class Recursive(SequenceModel):
             stats["rel_residual"] = trace[-1] / (new.flatten(1).norm(dim=1) + 1e-9)
             if return_trace:
                 stats["residual_trace"] = torch.stack(trace, dim=1)
-        return ModelOutput(self.readout(y), stats, state=torch.cat((y, z), dim=-1).detach())
+        return ModelOutput(self.readout(y), stats, state=torch.cat((y, z), dim=-1).detach(), solve=concat_rows(solves))
 
 
 class TRM(Recursive):

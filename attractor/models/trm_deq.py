@@ -22,6 +22,7 @@ import torch
 from attractor.models.config import TRMDEQConfig
 from attractor.models.trm import Recursive
 from attractor.solvers import solve
+from attractor.solvers.health import solve_rows
 
 Tensor = torch.Tensor
 
@@ -41,5 +42,6 @@ class TRMDEQ(Recursive):
             return self.noisy(g(z.reshape(batch, -1)).reshape(z.shape)), {"evaluations": ones}
         eq = solve(g, z.reshape(batch, -1), self.cfg.solver, iters=parsed)
         info = {"evaluations": eq.stats["iterations"], "diverged": eq.stats["diverged"],
-                "converged": eq.stats["converged"], "solver_rel_residual": eq.stats["rel_residual"]}
+                "converged": eq.stats["converged"], "solver_rel_residual": eq.stats["rel_residual"],
+                "solve": solve_rows(eq.stats, self.cfg.solver)}
         return self.noisy(eq.z.reshape(z.shape)), info

@@ -8,6 +8,9 @@
   reference LM code's default). At an exact fixed point it equals ``last_k`` with K = 2 and costs the
   same backward (two VJPs) for one evaluation of f fewer. Its relative error is at most
   ||J||^2 (1 + ||J||) / (1 - ||J||): small only for a strongly contractive map.
+- ``adjoint_clip`` (neumann, implicit): the adjoint's Jacobian term (J^T v for neumann, g - v for
+  implicit) is scaled down, per solver row, to at most the norm of the incoming gradient v, the
+  reference LM code's default: a map that stops contracting then cannot amplify the gradient.
 - ``phantom``: k damped steps z <- (1 - tau) z + tau f(z) from z*, backpropagated.
 - ``last_k``: the last K iterates of the solve are taken with gradients (phantom with tau = 1).
 - ``unrolled``: plain iteration from z0 with every step backpropagated, stopping at the tolerance
@@ -44,18 +47,29 @@ def _replace_gradient(fz: torch.Tensor, z: torch.Tensor,
     return fz
 
 
+def clip_to(term: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``term`` with each row (first dimension) scaled down to at most the norm of ``v``'s row."""
+    shape = (-1,) + (1,) * (term.dim() - 1)
+    norm, limit = term.flatten(1).norm(dim=1), v.flatten(1).norm(dim=1)
+    return term * (limit / norm.clamp(min=1e-30)).clamp(max=1.0).view(shape)
+
+
 def attach_implicit_gradient(fz: torch.Tensor, z: torch.Tensor, cfg: SolverConfig) -> torch.Tensor:
     """Make gradients through ``fz = f(z)`` implicit ones: the adjoint g = J^T g + v, solved."""
 
     def adjoint(vjp: Vjp, v: torch.Tensor) -> torch.Tensor:
-        return run_with_fallback(cfg.b_solver, lambda: lambda y: vjp(y) + v, torch.zeros_like(v), cfg.b_max_iter,
-                                 cfg.b_tol, cfg.b_stop_mode, cfg)
+        g = run_with_fallback(cfg.b_solver, lambda: lambda y: vjp(y) + v, torch.zeros_like(v), cfg.b_max_iter,
+                              cfg.b_tol, cfg.b_stop_mode, cfg)
+        return v + clip_to(g - v, v) if cfg.adjoint_clip else g
 
     return _replace_gradient(fz, z, adjoint)
 
 
-def attach_neumann_gradient(fz: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Make gradients through ``fz = f(z)`` one-step Neumann ones: u = v + J^T v."""
+def attach_neumann_gradient(fz: torch.Tensor, z: torch.Tensor, clip: bool = False) -> torch.Tensor:
+    """Make gradients through ``fz = f(z)`` one-step Neumann ones: u = v + J^T v (``clip``: J^T v
+    clipped to the norm of v, per row)."""
+    if clip:
+        return _replace_gradient(fz, z, lambda vjp, v: v + clip_to(vjp(v), v))
     return _replace_gradient(fz, z, lambda vjp, v: v + vjp(v))
 
 

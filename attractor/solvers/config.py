@@ -7,7 +7,7 @@ silently ignored.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 from attractor.config import capped, require
@@ -15,6 +15,7 @@ from attractor.config import capped, require
 SolverName = Literal["anderson", "broyden", "fixed_point_iter"]
 BackwardMode = Literal["implicit", "neumann", "phantom", "last_k", "unrolled"]
 StopMode = Literal["abs", "rel"]
+WarmupMode = Literal["none", "unrolled", "last_k"]
 
 
 @dataclass
@@ -38,6 +39,11 @@ class SolverConfig:
     last_k: int = 2  # iterates backpropagated through in `last_k` mode
     jac_reg_weight: float = 0.0  # weight of the Jacobian penalty ||J_f||_F^2 / (n * width), the reference's (0 = off)
     jac_reg_freq: float = 1.0  # probability that a training step computes the penalty
+    adjoint_clip: bool = False  # neumann/implicit: clip the adjoint's Jacobian term to the loss gradient's norm, per row (the reference's)
+    fp_correction: int = 0  # fixed-point correction: intermediate iterates of the solve supervised with the task loss (0 = off)
+    fp_correction_weight: float = 0.5  # weight of the mean loss of those iterates
+    backward_warmup: WarmupMode = "none"  # backward mode of the first backward_warmup_steps training steps
+    backward_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         require(self.max_iter >= 1, "max_iter", f"must be >= 1 (the solver needs iterations), got {self.max_iter}")
@@ -57,6 +63,31 @@ class SolverConfig:
         self._refuse_ignored_options()
         require(self.jac_reg_weight >= 0, "jac_reg_weight", f"must be >= 0, got {self.jac_reg_weight}")
         require(0 <= self.jac_reg_freq <= 1, "jac_reg_freq", f"must be in [0, 1], got {self.jac_reg_freq}")
+        self._check_stabilisers()
+
+    def _check_stabilisers(self) -> None:
+        require(not self.adjoint_clip or self.backward in ("neumann", "implicit"), "adjoint_clip",
+                f"clips the adjoint of the neumann and implicit gradients; backward={self.backward} has none")
+        require(self.fp_correction >= 0, "fp_correction", f"must be >= 0, got {self.fp_correction}")
+        require(not self.fp_correction or self.backward != "unrolled", "fp_correction",
+                "unrolled already backpropagates through every iterate; use another backward mode")
+        require(self.fp_correction_weight >= 0, "fp_correction_weight", f"must be >= 0, got {self.fp_correction_weight}")
+        require(self.backward_warmup_steps >= 0, "backward_warmup_steps", f"must be >= 0, got {self.backward_warmup_steps}")
+        require((self.backward_warmup == "none") == (self.backward_warmup_steps == 0), "backward_warmup",
+                f"{self.backward_warmup!r} with backward_warmup_steps={self.backward_warmup_steps}: set both or neither")
+        require(self.backward_warmup != "last_k" or self.last_k < self.max_iter, "last_k",
+                f"must be < max_iter={self.max_iter} for the last_k warm-up, got {self.last_k}")
+
+    def at_step(self, step: int) -> SolverConfig:
+        """The config training step ``step`` uses: the warm-up backward mode for the first
+        ``backward_warmup_steps`` steps (torchdeq's recipe: a shallow unrolled or last-K gradient
+        while the map is far from contractive), then this one. A pure function of the step, so a
+        resumed run switches where an uninterrupted one would."""
+        if step >= self.backward_warmup_steps:
+            return self
+        correction = 0 if self.backward_warmup == "unrolled" else self.fp_correction
+        return replace(self, backward=self.backward_warmup, adjoint_clip=False, fp_correction=correction,
+                       backward_warmup="none", backward_warmup_steps=0)
 
     def _refuse_ignored_options(self) -> None:
         """Refuse a non-default value of an option no solver of this config reads."""

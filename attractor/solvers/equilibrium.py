@@ -5,7 +5,7 @@ f is any callable on a tensor whose first dimension is the batch; nothing here k
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,6 +23,7 @@ class Equilibrium:
     z: torch.Tensor
     stats: dict[str, torch.Tensor]
     jacobian_penalty: torch.Tensor | None = None  # per-sample Hutchinson ||J_f||_F^2 / n, differentiable
+    corrections: list[torch.Tensor] = field(default_factory=list)  # f at intermediate iterates, with gradients
 
 
 def gradient_steps(cfg: SolverConfig) -> int:
@@ -44,13 +45,16 @@ def solve(
     runs exactly N evaluations of f. Either budget includes the evaluations that carry the gradient,
     and ``stats["iterations"]`` counts them. With gradients disabled only the forward solve runs.
     With gradients enabled the result carries the gradient of ``cfg.backward``; ``jacobian_penalty``
-    adds a Hutchinson estimate at the input of the (first) gradient-carrying evaluation.
+    adds a Hutchinson estimate at the input of the (first) gradient-carrying evaluation, and
+    ``cfg.fp_correction`` (fixed-point correction, Bai et al. 2022) one gradient-carrying evaluation
+    of f at each of that many intermediate iterates of the solve, for the caller to supervise.
     """
     if iters is not None and iters < 1:
         raise ValueError(f"iters must be >= 1, got {iters}")
     budget = cfg.max_iter if iters is None else iters
     adaptive = iters is None
-    monitor = ResidualMonitor(f, cfg.stop_mode)
+    correct = torch.is_grad_enabled() and cfg.fp_correction > 0
+    monitor = ResidualMonitor(f, cfg.stop_mode, keep=cfg.fp_correction if correct else 0)
     if not torch.is_grad_enabled():
         z, start = forward_solve(monitor, z0, cfg, budget, adaptive)
         return Equilibrium(z, summarise(monitor, cfg, z, start=start, solve_end=monitor.evaluations,
@@ -75,12 +79,14 @@ def solve(
     if cfg.backward == "implicit":
         z = attach_implicit_gradient(fz, z_leaf, cfg)
     elif cfg.backward == "neumann":
-        z = attach_neumann_gradient(fz, z_leaf)
+        z = attach_neumann_gradient(fz, z_leaf, cfg.adjoint_clip)
     else:
         z = damped_unroll(monitor, z_leaf, fz, steps, cfg.phantom_tau if cfg.backward == "phantom" else 1.0)
     stats = summarise(monitor, cfg, z.detach(), start=start, solve_end=solve_end, adaptive=adaptive, lowest=False,
                       return_trace=return_trace)
-    return Equilibrium(z, stats, penalty)
+    # the starting point with its graph, so the proposal that made it gets the direct signal too
+    corrections = [f(z0 if i == 0 else x) for i, x in monitor.intermediate(solve_end)] if correct else []
+    return Equilibrium(z, stats, penalty, corrections)
 
 
 def _eager_if(penalised: bool):

@@ -34,20 +34,44 @@ def residuals(fx: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 class ResidualMonitor:
-    """Wraps f and records, per sample, ||f(x) - x|| and its relative form at every evaluation."""
+    """Wraps f and records, per sample, ||f(x) - x|| and its relative form at every evaluation.
 
-    def __init__(self, f: Fn, stop_mode: str = "abs"):
-        self.f, self.stop_mode = f, stop_mode
+    ``keep > 0`` also keeps between ``keep`` and ``2 keep`` of the points evaluated, evenly spaced
+    over however many evaluations the solve takes (every ``stride``-th; the stride doubles whenever
+    the kept set fills), for fixed-point correction: memory stays bounded at any depth.
+    """
+
+    def __init__(self, f: Fn, stop_mode: str = "abs", keep: int = 0):
+        self.f, self.stop_mode, self.keep = f, stop_mode, keep
         self.abs: list[torch.Tensor] = []
         self.rel: list[torch.Tensor] = []
+        self.kept: list[tuple[int, torch.Tensor]] = []
+        self.stride = 1
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.keep and self.evaluations % self.stride == 0:
+            self._keep(x)
         fx = self.f(x)
         with torch.no_grad():
             abs_res, rel_res = residuals(fx, x)
         self.abs.append(abs_res)
         self.rel.append(rel_res)
         return fx
+
+    def _keep(self, x: torch.Tensor) -> None:
+        self.kept.append((self.evaluations, x.detach()))
+        if len(self.kept) > 2 * self.keep:
+            self.stride *= 2
+            self.kept = [(i, z) for i, z in self.kept if i % self.stride == 0]
+
+    def intermediate(self, before: int) -> list[tuple[int, torch.Tensor]]:
+        """Up to ``keep`` of the (evaluation index, point) kept before evaluation ``before``, evenly
+        spaced from the first (the starting point) onwards; points that went non-finite (a discarded
+        attempt) are skipped."""
+        points = [(i, z) for i, z in self.kept if i < before and bool(torch.isfinite(z).all())]
+        if len(points) <= self.keep:
+            return points
+        return [points[j * len(points) // self.keep] for j in range(self.keep)]
 
     def latest(self) -> torch.Tensor:
         """Per-sample residual of the last evaluation, in the stop mode."""

@@ -1,4 +1,5 @@
-"""What every task shares: the model, AdamW + schedule, step timing, stat logs, skipped steps.
+"""What every task shares: the model, AdamW + schedule, step timing, stat and solve-health logs,
+skipped steps, the backward warm-up.
 
 The EMA of the weights is Lightning's callback (:mod:`attractor.tasks.ema`), added by the harness.
 """
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import numpy as np
@@ -15,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from attractor.models import build_model
 from attractor.models.output import ModelOutput
+from attractor.solvers.health import HealthTally, concat_rows, summarise_health
 from attractor.tasks.config import Run
 from attractor.tasks.optim import build_optimizer
 
@@ -33,6 +35,8 @@ class SequenceTask(L.LightningModule):
         self._train_time_s = 0.0  # steps only, this process: the x axis of loss-against-time plots
         self.skipped_steps = 0
         self._diverged = False
+        self._solver_cfg = getattr(self.model.cfg, "solver", None)  # the trained config; warm-up swaps it per step
+        self._val_health = HealthTally()
 
     def forward(self, inputs: torch.Tensor, mode: str | None = None, state: torch.Tensor | None = None) -> ModelOutput:
         return self.model(inputs, mode=mode, state=state)
@@ -45,10 +49,39 @@ class SequenceTask(L.LightningModule):
         out = outputs[-1]
         logs = {"train/loss": loss.detach(), **(extra or {})}
         logs.update({f"train/{k}": out.stats[k].float().mean() for k in SOLVER_STATS if k in out.stats})
+        rows = concat_rows([o.solve for o in outputs])
+        if rows is not None:  # every segment's solves: the health of the rows this step trained on
+            health = summarise_health(rows)
+            logs.update({f"train/solve/{k}": v for k, v in health.items()})
+            self.log("conv", health["converged_frac"], prog_bar=True, on_step=True, on_epoch=False, logger=False,
+                     batch_size=batch_size)
         if torch.cuda.is_available() and out.logits.is_cuda:
             logs["perf/peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
         self.log_dict(logs, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False, batch_size=batch_size)
+
+    def supervised(self, out: ModelOutput, loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``loss_fn(out.logits)`` plus, under fixed-point correction, ``solver.fp_correction_weight``
+        x the mean of ``loss_fn`` over the logits read out at the solve's intermediate iterates."""
+        loss = loss_fn(out.logits)
+        if out.corrections:
+            weight = self._solver_cfg.fp_correction_weight
+            loss = loss + weight * sum(loss_fn(logits) for logits in out.corrections) / len(out.corrections)
+        return loss
+
+    def tally_validation(self, out: ModelOutput) -> None:
+        """Add a validation batch's solves to the epoch's solve health (logged at the epoch's end)."""
+        self._val_health.add(out.solve)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_health = HealthTally()
+
+    def on_validation_epoch_end(self) -> None:
+        """``val/solve/*``: the solve health over every validation row (exact quantiles, not a mean
+        of per-batch figures). Each rank validates the whole split, so no gathering is needed."""
+        health = self._val_health.summary()
+        if health is not None:
+            self.log_dict({f"val/solve/{k}": float(v) for k, v in health.items() if k != "rows"}, on_epoch=True)
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         """Seed the step's random draws (dropout, the Jacobian penalty's probes and schedule) by
@@ -57,6 +90,8 @@ class SequenceTask(L.LightningModule):
         seed = int(np.random.SeedSequence([self.run.seed, self.global_step, self.global_rank]).generate_state(1)[0])
         torch.manual_seed(seed)
         random.seed(seed)
+        if self._solver_cfg is not None and self._solver_cfg.backward_warmup_steps:
+            self.model.cfg.solver = self._solver_cfg.at_step(self.global_step)
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(self, outputs, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

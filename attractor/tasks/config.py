@@ -56,6 +56,23 @@ class OptimConfig:
 
 
 @dataclass
+class SolveHealthConfig:
+    """The solve-health callback (``attractor.tasks.solve_health``), for models with a solver."""
+
+    enabled: bool = True
+    warn_below: float = 0.9  # warn once when the validation converged fraction falls under this
+    diverged_steps: int = 10  # consecutive steps with diverged solver rows that count as a divergence
+    lr_factor: float = 0.5  # learning-rate multiplier at each recovery from divergence
+    max_recoveries: int = 3  # recoveries before the run stops with a message
+
+    def __post_init__(self) -> None:
+        require(0 <= self.warn_below <= 1, "warn_below", f"must be in [0, 1], got {self.warn_below}")
+        require(self.diverged_steps >= 1, "diverged_steps", f"must be >= 1, got {self.diverged_steps}")
+        require(0 < self.lr_factor < 1, "lr_factor", f"must be in (0, 1), got {self.lr_factor}")
+        require(self.max_recoveries >= 0, "max_recoveries", f"must be >= 0, got {self.max_recoveries}")
+
+
+@dataclass
 class TrainConfig:
     max_steps: int = 400  # optimizer steps
     supervision_steps: int = capped(1, "segments")  # deep supervision: segments per batch (state carried detached); also used in evaluation
@@ -70,6 +87,7 @@ class TrainConfig:
     act: bool = False  # puzzles: ACT halting on the model's Q-head (trm, trm_deq): Q loss, halted samples stop
     halt_exploration: float = 0.0  # ACT: probability that a sample must run a random minimum of segments (TRM: 0.1)
     q_loss_weight: float = 0.5  # ACT: weight of the Q-head's binary loss against exactness
+    solve_health: SolveHealthConfig = field(default_factory=SolveHealthConfig)  # solver models: warn, recover
 
     def __post_init__(self) -> None:
         require(0 <= self.halt_exploration <= 1, "halt_exploration", f"must be in [0, 1], got {self.halt_exploration}")

@@ -15,12 +15,14 @@ import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
 from attractor.io import write_json
+from attractor.models import SOLVER_MODELS
 from attractor.nn import Block
 from attractor.tasks.checkpoint_io import AtomicCheckpointIO
 from attractor.tasks.config import Run, TrainerConfig
 from attractor.tasks.console import StatusLine, interactive, log_each_line_once
 from attractor.tasks.ema import EMA
 from attractor.tasks.puzzle import PUZZLES, PuzzleTask
+from attractor.tasks.solve_health import SolveDivergedError, SolveHealth
 
 CHECKPOINTS = "checkpoints"
 
@@ -115,7 +117,8 @@ class CPUTimeBudget(Callback):
 
 def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -> L.Trainer:
     """The Lightning trainer of a run: checkpoints (last, best on ``val/score``), EMA, budgets, the
-    learning rate logged at every step (with a logger), and any extra ``callbacks``."""
+    learning rate logged at every step (with a logger), the solve-health callback (models with a
+    solver), and any extra ``callbacks``."""
     ckpt_dir = run_dir / CHECKPOINTS
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=run.train.checkpoint_every_steps,
                            save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
@@ -129,6 +132,8 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
     logger = build_logger(run, run_dir)
     if logger:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if run.model.name in SOLVER_MODELS and run.train.solve_health.enabled:
+        callbacks.append(SolveHealth(run.train.solve_health))
     bar = interactive()  # off a terminal (a log file), status lines instead of a redrawn bar
     if not bar:
         callbacks.append(StatusLine(run.train.log_every_steps))
@@ -217,7 +222,14 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start, cpu_start = time.perf_counter(), time.process_time()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    health = next((c for c in trainer.callbacks if isinstance(c, SolveHealth)), None)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    except SolveDivergedError:
+        if trainer.is_global_zero:  # the events that led to the stop, for the record
+            write_json(run_dir / "metrics.json", {"name": run.name, "steps": trainer.global_step,
+                                                  "solve_health": health.summary()})
+        raise
     elapsed = time.perf_counter() - start
     # the final state (optimizer and loops too, for resuming), whatever the interval
     trainer.save_checkpoint(run_dir / CHECKPOINTS / "last.ckpt", weights_only=False)
@@ -229,6 +241,9 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
         "peak_memory_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "final": {k: float(v) for k, v in trainer.callback_metrics.items()},
     }
+    if health is not None:  # the last validation's solve health, and every warning and recovery
+        metrics["solve_health"] = {"val": {k.removeprefix("val/solve/"): v for k, v in metrics["final"].items()
+                                           if k.startswith("val/solve/")}, **health.summary()}
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
     return TrainResult(module.model, run_dir, run_dir / CHECKPOINTS / "last.ckpt", metrics)

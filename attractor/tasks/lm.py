@@ -121,13 +121,14 @@ class LMTask(SequenceTask):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         inputs, labels = batch["inputs"], batch["labels"]
         out = self(inputs)
-        loss = next_token_nll(out.logits, labels) / labels.numel()
+        loss = self.supervised(out, lambda logits: next_token_nll(logits, labels) / labels.numel())
         if out.aux_loss is not None:
             loss = loss + out.aux_loss
         self.log_train_step(loss, [out], inputs.shape[0])
         return loss
 
     def on_validation_epoch_start(self) -> None:
+        super().on_validation_epoch_start()
         self._val_nll = self._val_tokens = 0.0
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -135,13 +136,15 @@ class LMTask(SequenceTask):
         out = self(inputs)
         self._val_nll = self._val_nll + next_token_nll(out.logits, labels).detach()
         self._val_tokens += labels.numel()
+        self.tally_validation(out)
         if "iterations" in out.stats:
             self.log("val/iterations", out.stats["iterations"].float().mean(), on_epoch=True,
                      batch_size=inputs.shape[0], sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         """Perplexity and bits per byte from the token-weighted mean loss over the whole val set
-        (not a mean of per-batch perplexities)."""
+        (not a mean of per-batch perplexities); the solve health (the base class)."""
+        super().on_validation_epoch_end()
         loss = float(self._val_nll) / max(self._val_tokens, 1)
         logs = {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0)), "val/score": -loss}
         if self.trainer.datamodule is not None:  # None when dataloaders are passed without a datamodule

@@ -110,7 +110,7 @@ class PuzzleTask(SequenceTask):
         outputs = segment_outputs(self.model, inputs, self.run.train.supervision_steps)
         loss = 0.0
         for out in outputs:
-            segment_loss = mean_token_loss(out.logits, labels, self.run.train.loss)
+            segment_loss = self.supervised(out, lambda logits: mean_token_loss(logits, labels, self.run.train.loss))
             if out.aux_loss is not None:
                 segment_loss = segment_loss + out.aux_loss
             loss = loss + segment_loss / len(outputs)
@@ -155,7 +155,10 @@ class PuzzleTask(SequenceTask):
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         inputs, labels = batch["inputs"], batch["labels"]
-        out = segment_outputs(self.model, inputs, self.run.train.supervision_steps)[-1]
+        outputs = segment_outputs(self.model, inputs, self.run.train.supervision_steps)
+        out = outputs[-1]
+        for o in outputs:
+            self.tally_validation(o)
         m = grid_metrics(self.spec, out.logits, inputs, labels)
         exact = m["solved"].float().mean()
         cell = m["cells_right"].sum() / m["cells_scored"].sum().clamp(min=1)

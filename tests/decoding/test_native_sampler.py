@@ -72,6 +72,16 @@ def test_native_greedy_and_stop_strings():
         sampler.sample([""], 2, SamplingParams())
 
 
+def test_rows_leave_the_forward_once_they_complete_a_stop_string():
+    model = Bigram()
+    sampler = NativeSampler(model, CharTok(), use_cache=False)
+    torch.manual_seed(0)
+    (cloud,) = sampler.sample(["a"], 6, SamplingParams(max_new_tokens=60, stop=("b",)))
+    assert all(CharTok().decode(p.token_ids).endswith("b") for p in cloud)  # the token completing it is kept
+    assert model.batch_sizes[0] == 6 and len(model.batch_sizes) == max(p.n_tokens for p in cloud) < 60
+    assert sorted(model.batch_sizes, reverse=True) == model.batch_sizes and model.batch_sizes[-1] < 6
+
+
 def test_trajectory_length_first_eos_inclusive_and_stop_string():
     decode = lambda ids: "".join(ALPHABET[i] for i in ids)
     ids = CharTok().encode("ab+c$a$")

@@ -1,0 +1,37 @@
+"""``benchmarks/gradcheck.py --ckpt``: the gradient a trained run uses, against the converged unrolled one."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.gradcheck import checkpoint_gradcheck
+from attractor.tasks.harness import train
+from tests.conftest import ROOT
+from tests.tasks.test_trust import TINY, _run
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    return train(_run(TINY + ["train.max_steps=4", "train.val_every_steps=4"]), run_dir).last_checkpoint
+
+
+def test_implicit_gradient_matches_the_unrolled_one_per_group_and_a_truncated_one_does_not(checkpoint):
+    exact = checkpoint_gradcheck(str(checkpoint), batch_size=4)
+    assert exact["backward"] == "implicit" and exact["health"]["reference"]["converged_frac"] == 1.0
+    assert {"backbone", "f_blocks", "gate_logit"} <= set(exact["groups"])
+    for group, r in exact["groups"].items():
+        assert r["cosine"] > 0.99999 and r["rel_error"] < 1e-4, group
+    # one backpropagated iterate (last_k = 1) drops the Neumann terms: a visibly different gradient
+    truncated = checkpoint_gradcheck(str(checkpoint), batch_size=4, solver={"backward": "last_k", "last_k": 1})
+    assert truncated["groups"]["f_blocks"]["rel_error"] > 10 * exact["groups"]["f_blocks"]["rel_error"]
+    assert truncated["all"]["rel_error"] > 1e-3
+
+
+def test_the_script_writes_its_json(checkpoint, tmp_path):
+    out = tmp_path / "g.json"
+    subprocess.run([sys.executable, "benchmarks/gradcheck.py", "--ckpt", str(checkpoint), "--batch", "2",
+                    "--json", str(out)], cwd=ROOT, check=True, capture_output=True)
+    figures = json.loads(out.read_text())
+    assert figures["all"]["cosine"] > 0.9999 and figures["checkpoint"] == str(checkpoint)
