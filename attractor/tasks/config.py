@@ -153,10 +153,11 @@ class DebugConfig:
     batch_size: int = 8
     eval_batch_size: int = 16
     n_train: int = 32  # puzzles
-    n_val: int = 8
+    n_val: int = 8  # validation items scored (puzzles: generated; language models: the split's first windows)
     n_test: int = 8
     data_dir: str | None = None  # puzzles: cache the shrunk data here (null: generate in memory)
     seq_len: int = 32  # language models
+    maze_side: int = 11  # mazes: at most this side (a Sudoku keeps its size: its box shape depends on it)
     lr: float = 3e-3  # so that the loss visibly falls in a few steps
     warmup_steps: int = 2
     segments: int = 2  # most deep-supervision segments (train.supervision_steps)
@@ -185,6 +186,8 @@ def apply_debug(raw: dict) -> dict:
         task["seq_len"] = data["seq_len"] = model["max_len"] = d.seq_len
     else:
         data.update(n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, data_dir=d.data_dir)
+    if task.get("name") == "maze" and data.get("side", 0) > d.maze_side:
+        data["side"], task["seq_len"], model["max_len"] = d.maze_side, d.maze_side ** 2, d.maze_side ** 2
     model.update(dim=d.dim, n_heads=d.n_heads)
     if model.get("name") in MODELS:
         cap_counts(model, MODELS[model["name"]][0], d)
@@ -194,7 +197,7 @@ def apply_debug(raw: dict) -> dict:
     cap_counts(train, TrainConfig, d)
     half = max(1, d.max_steps // 2)
     train.update(max_steps=d.max_steps, val_every_steps=half, checkpoint_every_steps=half, log_every_steps=1,
-                 val_max_items=0, max_time_s=0, max_cpu_time_s=0)
+                 val_max_items=d.n_val, max_time_s=0, max_cpu_time_s=0)
     if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         trainer["accelerator"] = "cpu"
     return raw
