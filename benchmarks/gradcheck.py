@@ -8,11 +8,13 @@ relative error), and with `implicit` (``*_vs_implicit``).
 At a trained checkpoint (``--ckpt PATH``): the gradient the run trains with (its backward mode, its
 solver budget and tolerance) against backpropagation through a converged unrolled solve at the
 checkpoint's weights, per parameter group, on a batch of the run's validation split, both in
-float64. The reference counts only if its solve converged (``reference.converged_frac``): a map
-that no longer contracts has no unrolled gradient to check against.
+float64. The reference counts only if its solve converged (``health.reference``, to a relative
+residual of 1e-8): a map that no longer contracts has no unrolled gradient to check against.
+``--solver KEY=VALUE`` checks another setting at the same weights (e.g. ``backward=implicit``).
 
     python -m benchmarks.gradcheck --json docs/results/gradcheck.json
     python -m benchmarks.gradcheck --ckpt outputs/RUN/checkpoints/last.ckpt --json outputs/RUN/gradcheck.json
+    python -m benchmarks.gradcheck --ckpt ... --solver backward=implicit --solver adjoint_clip=false
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 from attractor import build_model
 from attractor.evaluation.checkpoint import load_checkpoint
@@ -73,7 +76,10 @@ def group_gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {group: torch.cat(grads) for group, grads in parts.items()}
 
 
-def checkpoint_gradcheck(ckpt: str, batch_size: int = 8, reference_iters: int = 400,
+REFERENCE_TOL = 1e-8  # relative residual at which the float64 unrolled reference counts as converged
+
+
+def checkpoint_gradcheck(ckpt: str, batch_size: int = 8, reference_iters: int = 1000,
                          solver: dict | None = None) -> dict:
     """The figures of ``--ckpt``: per group, cosine and relative error of the trained backward mode's
     gradient against the converged unrolled one, and both solves' health. ``solver``: solver fields
@@ -85,7 +91,8 @@ def checkpoint_gradcheck(ckpt: str, batch_size: int = 8, reference_iters: int = 
     trained = replace(model.cfg.solver, jac_reg_weight=0.0, fp_correction=0)  # the task loss's gradient alone
     solvers = {"trained": trained,
                "reference": replace(trained, backward="unrolled", adjoint_clip=False, max_iter=reference_iters,
-                                    tol=1e-10, stop_mode="rel", backward_warmup="none", backward_warmup_steps=0)}
+                                    tol=REFERENCE_TOL, stop_mode="rel", backward_warmup="none",
+                                    backward_warmup_steps=0)}
     model = model.double().train()
     grads, health = {}, {}
     for key, cfg in solvers.items():
@@ -110,10 +117,12 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0], "docs/results/gradcheck.json")
     p.add_argument("--ckpt", help="a trained checkpoint: check the gradient it trains with (see above)")
     p.add_argument("--batch", type=int, default=8, help="validation items in the --ckpt check")
-    p.add_argument("--backward", help="--ckpt: check this backward mode instead of the trained one")
+    p.add_argument("--solver", action="append", default=[], metavar="KEY=VALUE",
+                   help="--ckpt: a solver field to change first, e.g. backward=implicit (repeatable)")
     args = p.parse_args()
     if args.ckpt:
-        figures = checkpoint_gradcheck(args.ckpt, args.batch, solver={"backward": args.backward} if args.backward else None)
+        overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.solver)}
+        figures = checkpoint_gradcheck(args.ckpt, args.batch, solver=overrides or None)
         rows = [[g, f"{r['cosine']:.6f}", f"{r['rel_error']:.2e}", r["size"]] for g, r in figures["groups"].items()]
         rows.append(["all", f"{figures['all']['cosine']:.6f}", f"{figures['all']['rel_error']:.2e}", ""])
         emit(args.json, figures, rows, ["group", "cosine", "rel_error", "parameters"])

@@ -10,8 +10,7 @@ from attractor.compose import CONFIGS, GROUPS, compose, field_defaults
 from attractor.config import from_mapping, to_plain
 from attractor.decoding.config import DecodeConfig
 from attractor.evaluation.scaling.config import ScalingConfig
-from attractor.models import MODELS, AttractorConfig
-from attractor.solvers import SolverConfig
+from attractor.models import MODELS
 from attractor.tasks.config import DebugConfig, LoggerConfig, OptimConfig, TrainConfig, TrainerConfig, validate_run
 
 GROUP_FILES = sorted(p for group in [*GROUPS, "model"] for p in (CONFIGS / group).glob("*.yaml"))
@@ -69,12 +68,12 @@ def test_every_dataclass_field_is_in_every_composed_option(path):
     assert expected <= set(node), f"{path.relative_to(CONFIGS)} lacks {sorted(expected - set(node))}: list its base"
 
 
-def test_the_default_run_is_the_dataclass_defaults():
+def test_the_default_run_is_the_dataclass_defaults_and_its_named_recipe():
+    """Every group of the default run is its dataclass's defaults, but for the model and solver it
+    names (model=attractor_ref, solver=contractive: option files that state only what they change)."""
     run = validate_run(compose([]))
-    assert (run.solver, run.optim, run.trainer, run.logger, run.train) == (
-        SolverConfig(), OptimConfig(), TrainerConfig(), LoggerConfig(), TrainConfig())
-    # the model's sizes come from the task (6x6 Sudoku: 8 tokens, 36 cells)
-    assert run.model == AttractorConfig(vocab_size=8, max_len=36, causal=False)
+    assert (run.optim, run.trainer, run.logger, run.train) == (OptimConfig(), TrainerConfig(), LoggerConfig(), TrainConfig())
+    assert (run.model.map, run.solver.jac_reg_weight) == ("gated_sublayers", 10.0)  # the named recipe, not the defaults
     assert from_mapping(DebugConfig, compose(["debug=tiny"]).debug, "debug") == DebugConfig()
 
 

@@ -149,7 +149,8 @@ class TRMDEQConfig(RecursiveConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.solver.jac_reg_weight == 0, "solver.jac_reg_weight",
-                "the Jacobian penalty is not wired into trm_deq (the reference's long runs all used 0)")
+                "the Jacobian penalty is not wired into trm_deq (the reference's long runs all used 0); "
+                "use solver=last_k (the published recipe) or solver.jac_reg_weight=0")
         require(self.solver.fp_correction == 0, "solver.fp_correction",
                 "fixed-point correction reads out the attractor's latent; trm_deq's z is not read out")
 
