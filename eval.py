@@ -18,9 +18,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from attractor.config import register_resolvers
+from attractor.compose import register
 
-register_resolvers()
+register()
 
 SAMPLE_KEYS = ("prompt", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "mode")
 # Options only one kind of checkpoint reads: the values that leave them unset, and what they are for.
@@ -114,7 +114,7 @@ def main(cfg: DictConfig) -> None:
         return
     refuse_unused(args, LM_EVAL_ONLY, f"action={action} does not run the harness")
     if action == "scale":
-        from attractor.evaluation.scaling import run_from_config, summary
+        from attractor.evaluation.scaling.run import run_from_config, summary
 
         refuse_unused(args, LM_ONLY, "action=scale scores a puzzle test set")
         print(summary(run_from_config(args)))

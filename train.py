@@ -9,9 +9,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from attractor.config import register_resolvers
+from attractor.compose import register
 
-register_resolvers()
+register()
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")

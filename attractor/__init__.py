@@ -1,8 +1,9 @@
 """attractor: Transformers that think by settling into a fixed point.
 
-Public API: :func:`build_model` builds ``transformer``, ``looped`` or ``attractor`` from a config node;
-every model returns a :class:`ModelOutput` (``.logits``, ``.stats``). :func:`from_pretrained` loads a
-model exported with ``eval.py action=export`` (a folder or a Hub repo id; docs/sharing.md).
+Public API: :func:`build_model` builds ``transformer``, ``looped``, ``attractor``, ``trm`` or ``trm_deq``
+from a config node; every model returns a :class:`ModelOutput` (``.logits``, ``.stats``).
+:func:`from_pretrained` loads a model exported with ``eval.py action=export`` (a folder or a Hub repo
+id; docs/sharing.md).
 """
 from __future__ import annotations
 

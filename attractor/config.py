@@ -24,6 +24,12 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
+def capped(default: int, cap: str) -> Any:
+    """A count field that ``debug=tiny`` lowers to at most its ``cap`` field (``layers``, ``cycles``,
+    ``solver_iters``): how the debug config finds every block count and iteration budget by name."""
+    return dataclasses.field(default=default, metadata={"debug_cap": cap})
+
+
 def require(condition: bool, key: str, message: str) -> None:
     """Raise ConfigError(key, message) unless condition holds; used by ``__post_init__`` checks."""
     if not condition:
@@ -91,25 +97,3 @@ def from_mapping(cls: type[T], mapping: Any, where: str) -> T:
         raise ConfigError(f"{where}.{err.key}", err.message) from None
     except TypeError as err:  # a missing required field
         raise ConfigError(where, str(err)) from None
-
-
-def register_resolvers() -> None:
-    """OmegaConf resolvers the configs use to derive sizes (``${mul:9,9}``); safe to call twice."""
-    from omegaconf import OmegaConf
-
-    for name, fn in {"add": lambda a, b: a + b, "mul": lambda a, b: a * b}.items():
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn)
-
-
-def compose(overrides: list[str], config_name: str = "train", config_dir: str | None = None) -> Any:
-    """The composed Hydra config (a DictConfig) of ``configs/<config_name>.yaml`` with ``overrides``,
-    as the entry points compose it, without Hydra's job machinery (for scripts and tests)."""
-    from pathlib import Path
-
-    from hydra import compose as hydra_compose, initialize_config_dir
-
-    register_resolvers()
-    config_dir = config_dir or str(Path(__file__).resolve().parents[1] / "configs")
-    with initialize_config_dir(version_base="1.3", config_dir=config_dir):
-        return hydra_compose(config_name=config_name, overrides=overrides)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -146,9 +147,7 @@ class PretrainedModel(
 
     def config(self) -> dict[str, Any]:
         """config.json: enough to rebuild the model (``model``) and to say what it is."""
-        from attractor import __version__
-
-        return {"format": FORMAT, "attractor_version": __version__, "model": asdict(self.model.cfg),
+        return {"format": FORMAT, "attractor_version": version("attractor"), "model": asdict(self.model.cfg),
                 "weights": self.weights, "task": self.task,
                 "tokenizer": TOKENIZER_NAME if self.tokenizer is not None else None, "source": self.source}
 

@@ -1,24 +1,18 @@
-"""Confidence intervals for accuracies and for means over seeds."""
+"""Statistics the evaluations share, from scipy: confidence intervals for accuracies and for means
+over seeds, the paired test of two selectors, and the AUROC of a score."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+import numpy as np
 from scipy import stats
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion: unlike the normal approximation it stays
-    inside [0, 1] and behaves at 0% and 100%, which small evaluation sets hit."""
-    if n <= 0:
-        raise ValueError(f"wilson_interval: n must be positive, got {n}")
-    if not 0 <= successes <= n:
-        raise ValueError(f"wilson_interval: successes must be in [0, {n}], got {successes}")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (scipy's): unlike the normal approximation
+    it stays inside [0, 1] and behaves at 0% and 100%, which small evaluation sets hit."""
+    ci = stats.binomtest(successes, n).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def seed_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
@@ -29,3 +23,27 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     mean, sem = sum(values) / len(values), stats.sem(values)
     half = sem * stats.t.ppf((1 + confidence) / 2, len(values) - 1)
     return float(mean - half), float(mean + half)
+
+
+def paired_sign_test(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
+    """Items only ``a`` gets right, only ``b`` gets right, and the exact two-sided p-value of that
+    split under "neither is better" (McNemar's exact test): what a paired comparison of two
+    selectors on the same particles needs, since their confidence intervals overlap heavily."""
+    if len(a) != len(b):
+        raise ValueError(f"paired_sign_test: {len(a)} vs {len(b)} outcomes")
+    wins = sum(x and not y for x, y in zip(a, b))
+    losses = sum(y and not x for x, y in zip(a, b))
+    p = stats.binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+    return wins, losses, float(p)
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """Area under the ROC curve of ``scores`` for ``labels``: the Mann-Whitney U of the positives'
+    scores over n_pos x n_neg (ties count half); NaN when only one class is present."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
+    if len(s) != len(y):
+        raise ValueError(f"auroc: {len(s)} scores but {len(y)} labels")
+    if y.all() or not y.any():
+        return float("nan")
+    u = stats.mannwhitneyu(s[y], s[~y], method="asymptotic").statistic  # the statistic; no p-value needed
+    return float(u / (y.sum() * (~y).sum()))

@@ -186,15 +186,19 @@ def render(ev: dict) -> str:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
-    ladder = json.loads((RESULTS / "ladder_cpu.json").read_text())
-    lm = json.loads((RESULTS / "lm_study_cpu.json").read_text())
-    copy_run_json(ROOT / "outputs" / "ladder_cpu", list(ladder["runs"]), RESULTS / "per_run" / "ladder")
-    copy_run_json(ROOT / "outputs" / "lm_study_cpu", list(lm["runs"]), RESULTS / "per_run" / "lm")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the study summaries and the evidence")
+    parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="folder of the studies' runs")
+    args = parser.parse_args()
+    results = args.results
+    ladder = json.loads((results / "ladder_cpu.json").read_text())
+    lm = json.loads((results / "lm_study_cpu.json").read_text())
+    copy_run_json(args.outputs / "ladder_cpu", list(ladder["runs"]), results / "per_run" / "ladder")
+    copy_run_json(args.outputs / "lm_study_cpu", list(lm["runs"]), results / "per_run" / "lm")
     evidence = {"ladder": ladder_evidence(ladder), "lm": lm_evidence(lm), "ladder_commit": ladder["commit"],
                 "lm_commit": lm["commit"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    write_json(RESULTS / "claims_evidence.json", evidence)
-    write_text(RESULTS / "claims_evidence.md", render(evidence))
+    write_json(results / "claims_evidence.json", evidence)
+    write_text(results / "claims_evidence.md", render(evidence))
     print(render(evidence))
 
 

@@ -29,9 +29,9 @@ from attractor.decoding.datasets import build_prompt
 from attractor.decoding.energies import ENERGIES, SOLVER_ENERGIES, compute_energies
 from attractor.decoding import samplers
 from attractor.decoding.samplers import HFSampler, SamplingParams
-from attractor.decoding.selection import select_all
-from attractor.decoding.tiny_hf import save_tiny_llama
-from attractor.decoding.weights import WeightSpec
+from attractor.particles.selection import select_all
+from benchmarks.tiny_hf import save_tiny_llama
+from attractor.particles.weights import WeightSpec
 
 WEIGHTINGS = [WeightSpec("inverse_power", {"p": 2.0}), WeightSpec("boltzmann", {"beta": 1.0, "standardize": True}), WeightSpec("uniform")]
 

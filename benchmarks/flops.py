@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from attractor.config import compose  # noqa: E402
+from attractor.compose import compose  # noqa: E402
 from attractor.tasks.config import validate_run  # noqa: E402
 from attractor.tasks.harness import build_datamodule, build_module, datamodule_class  # noqa: E402
 

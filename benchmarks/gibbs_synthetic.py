@@ -30,16 +30,16 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attractor.decoding.arithmetic import ArithmeticConfig  # noqa: E402
-from attractor.decoding.config import DecodeConfig, load_config  # noqa: E402
+from attractor.compose import group_config  # noqa: E402
+from attractor.decoding.config import DecodeConfig  # noqa: E402
 from attractor.io import write_json, write_text  # noqa: E402
+from benchmarks.gibbs.presets import PRESETS, Study  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("transformer", "attractor")
@@ -49,86 +49,9 @@ SOLVER_ENERGIES = ["solver_residual", "solver_iterations"]
 WEIGHTS = [{"name": "inverse_power", "p": 2.0}] + [{"name": "boltzmann", "beta": b} for b in (1.0, 3.0, 10.0, 30.0, 100.0)] + [{"name": "uniform"}]
 
 
-@dataclass(frozen=True)
-class Preset:
-    """Sizes of one study: the problems, the training budget and the decoding grid."""
-
-    arithmetic: ArithmeticConfig
-    n_train: int
-    n_dev: int
-    n_test: int
-    k: int
-    ks: tuple[int, ...]
-    temperatures: tuple[float, ...]
-    train: tuple[str, ...]
-    models: dict[str, tuple[str, ...]]
-    hf_problems: int
-    questions_per_batch: int
-    max_new_tokens: int
-    snapshot_every: int
-    """Training steps between the snapshots ``pick`` chooses from."""
-    target_greedy: float
-    """The dev greedy accuracy ``pick`` aims at (within ``study.GREEDY_RANGE``)."""
-
-
-PRESETS = {
-    # 3-step problems on operands up to 99. Dev greedy accuracy at the end of training (2026-12-02,
-    # transformer, 0.8M params, ~1,600-1,700 training steps): operands up to 99 -> 96.3% (too strong),
-    # up to 299 -> 6.3%, up to 999 -> 15.3% (too weak). Accuracy jumps steeply with training, so no
-    # step count or difficulty can be guessed: the strength is chosen on dev instead (stage pick: the
-    # snapshot, one every 100 steps, whose dev greedy accuracy is nearest 75%, within 60-90%).
-    # max_steps: what one shared core fits in 20 minutes (measured 1.4 steps/s for the transformer, ~0.9 for the
-    # attractor), so the cosine schedule ends near the time cap.
-    "full": Preset(
-        arithmetic=ArithmeticConfig(steps=3, max_value=99, ops="+-"),
-        n_train=200_000, n_dev=300, n_test=1000, k=32, ks=(1, 2, 4, 8, 16, 32), temperatures=(0.6, 0.8, 1.0, 1.2),
-        train=("task.seq_len=128", "task.batch_size=32", "model.dim=128", "optim.lr=3e-3", "optim.warmup_steps=100",
-               "train.max_steps=1700", "train.max_time_s=1200", "train.val_every_steps=500",
-               "train.checkpoint_every_steps=500", "train.val_max_items=64"),
-        models={"transformer": ("model.n_layers=4",), "attractor": ("model.backbone_layers=2", "model.f_layers=2",
-                                                                    "train.max_steps=1000")},
-        hf_problems=200, questions_per_batch=32, max_new_tokens=64, snapshot_every=100, target_greedy=0.75,
-    ),
-    "smoke": Preset(
-        arithmetic=ArithmeticConfig(steps=1, max_value=9, ops="+"),
-        n_train=60, n_dev=5, n_test=6, k=4, ks=(1, 2, 4), temperatures=(0.8, 1.0),
-        train=("task.seq_len=32", "task.batch_size=4", "model.dim=16", "model.n_heads=2", "optim.warmup_steps=1",
-               "train.max_steps=3", "train.val_every_steps=3", "train.checkpoint_every_steps=3", "train.val_max_items=2",
-               "task.eval_batch_size=4"),
-        models={"transformer": ("model.n_layers=2",), "attractor": ("model.backbone_layers=1", "model.f_layers=1",
-                                                                    "solver.max_iter=3")},
-        hf_problems=3, questions_per_batch=4, max_new_tokens=12, snapshot_every=1, target_greedy=0.75,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Study:
-    """Where one study's files go."""
-
-    out: Path
-    preset: Preset
-
-    @property
-    def data(self) -> Path:
-        return self.out / "data"
-
-    def model_dir(self, model: str) -> Path:
-        return self.out / model
-
-    def result_path(self, model: str) -> Path:
-        return self.model_dir(model) / "result.json"
-
-    def snapshot_dir(self, model: str) -> Path:
-        return self.model_dir(model) / "train" / "checkpoints" / "snapshots"
-
-    def pick_path(self, model: str) -> Path:
-        return self.model_dir(model) / "pick.json"
-
-
 def write_data(study: Study) -> dict[str, Any]:
     """Train, dev and test problems, disjoint by question (``synthetic.write_corpus``)."""
-    from attractor.decoding.synthetic import CorpusSpec, write_corpus
+    from benchmarks.gibbs.corpus import CorpusSpec, write_corpus
 
     p = study.preset
     return write_corpus(study.data, CorpusSpec(p.n_train, p.n_test, p.arithmetic, train_seed=0, eval_seed=1000,
@@ -156,7 +79,7 @@ def train_model(study: Study, model: str) -> dict[str, Any]:
     ``snapshot_every`` steps for ``pick``; returns its metrics.json."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from attractor.config import compose
+    from attractor.compose import compose
     from attractor.tasks.config import validate_run
     from attractor.tasks.harness import datamodule_class, train
 
@@ -197,8 +120,8 @@ def snapshots(study: Study, model: str) -> dict[int, Path]:
 def pick_strength(study: Study, model: str) -> dict[str, Any]:
     """Decode the dev problems greedily with every snapshot and choose the one whose accuracy is
     nearest ``target_greedy`` within the claim's regime (``study.pick_snapshot``); ``pick.json``."""
-    from attractor.decoding.study import pick_snapshot
-    from attractor.decoding.synthetic_eval import greedy_accuracy
+    from benchmarks.gibbs.study import pick_snapshot
+    from benchmarks.gibbs.evaluate import greedy_accuracy
 
     cfg = decode_config(study, model, 1.0)
     paths = snapshots(study, model)
@@ -232,9 +155,9 @@ def decode_config(study: Study, model: str, temperature: float) -> DecodeConfig:
     (``final_norm``: the state the head reads, in both models)."""
     p = study.preset
     energies = TOKEN_ENERGIES + (SOLVER_ENERGIES if model == "attractor" else [])
-    return load_config(ROOT / "configs/decode/synthetic.yaml", k=p.k, temperature=temperature, energies=energies,
-                       weights=WEIGHTS, hidden_module="final_norm", questions_per_batch=p.questions_per_batch,
-                       max_new_tokens=p.max_new_tokens, stop=[])
+    return group_config(DecodeConfig, "decode", "synthetic", k=p.k, temperature=temperature, energies=energies,
+                        weights=WEIGHTS, hidden_module="final_norm", questions_per_batch=p.questions_per_batch,
+                        max_new_tokens=p.max_new_tokens, stop=[])
 
 
 def dev_dir(study: Study, model: str, temperature: float) -> Path:
@@ -242,7 +165,7 @@ def dev_dir(study: Study, model: str, temperature: float) -> Path:
 
 
 def decode(study: Study, model: str, split: str, temperature: float, out: Path) -> dict[str, Any]:
-    from attractor.decoding.synthetic_eval import decode_split
+    from benchmarks.gibbs.evaluate import decode_split
 
     return decode_split(checkpoint(study, model), study.data, decode_config(study, model, temperature), out, split=split)
 
@@ -250,7 +173,7 @@ def decode(study: Study, model: str, split: str, temperature: float, out: Path) 
 def dev_choice(study: Study, model: str) -> dict[str, Any]:
     """The temperature and per-K Gibbs labels chosen on the dev runs (test is never read here)."""
     from attractor.decoding.runner import read_records
-    from attractor.decoding.study import choose_on_dev
+    from benchmarks.gibbs.study import choose_on_dev
 
     dev = {}
     for t in study.preset.temperatures:
@@ -263,7 +186,7 @@ def dev_choice(study: Study, model: str) -> dict[str, Any]:
 def hf_agreement(study: Study, model: str) -> dict[str, Any]:
     """The exported Llama's greedy answers against the native ones on the first test problems."""
     from attractor.decoding.runner import read_records
-    from attractor.decoding.synthetic_eval import hf_greedy_agreement
+    from benchmarks.gibbs.evaluate import hf_greedy_agreement
 
     records = list(read_records(study.model_dir(model) / "test"))[: study.preset.hf_problems]
     return hf_greedy_agreement(checkpoint(study, model), records, study.model_dir(model) / "hf",
@@ -272,9 +195,11 @@ def hf_agreement(study: Study, model: str) -> dict[str, Any]:
 
 def score(study: Study, model: str) -> dict[str, Any]:
     """The model's result: dev choice, test block, cloud statistics, training and timings."""
-    from attractor.decoding.plots import plot_accuracy_vs_k, plot_energy_histograms
+    from attractor.decoding.analysis import particle_energies
+    from attractor.decoding.plots import plot_accuracy_vs_k
     from attractor.decoding.runner import read_records
-    from attractor.decoding.study import particle_stats, score_test
+    from attractor.particles.plots import plot_energy_histograms
+    from benchmarks.gibbs.study import particle_stats, score_test
 
     mdir = study.model_dir(model)
     choice = dev_choice(study, model)
@@ -290,7 +215,7 @@ def score(study: Study, model: str) -> dict[str, Any]:
               if not m.startswith("gibbs[") or "inverse_power" in m}
     curves["gibbs (dev choice)"] = {int(k): v["gibbs_dev_choice"]["acc"] for k, v in result["k"].items()}
     plot_accuracy_vs_k(curves, mdir / "accuracy_vs_k.png")
-    plot_energy_histograms(records, mdir / "energy_histograms.png")
+    plot_energy_histograms(*particle_energies(records), mdir / "energy_histograms.png")
     metrics = json.loads((mdir / "train" / "metrics.json").read_text())
     hf = mdir / "hf" / "agreement.json"
     result |= {
@@ -362,7 +287,7 @@ def run_pipeline(study: Study, model: str, stage: str | None = None) -> None:
 def report(study: Study, results: Path) -> dict[str, Any]:
     """The results JSON (the transformer's block at the top level, as the issue's schema asks; the
     attractor LM's under ``attractor``), its Markdown tables and the plots, beside ``results``."""
-    from attractor.decoding.study import render_tables
+    from benchmarks.gibbs.study import render_tables
 
     blocks = {m: json.loads(study.result_path(m).read_text()) for m in MODELS if study.result_path(m).is_file()}
     if "transformer" not in blocks:

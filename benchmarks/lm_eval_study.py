@@ -31,7 +31,6 @@ from benchmarks.reasoners import python  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "outputs" / "lm_eval_cpu"
-TASKS = OUT / "tasks"
 RESULTS = ROOT / "docs" / "results" / "lm_eval_cpu"
 STEPS = 800
 SEED = 0
@@ -43,44 +42,44 @@ MODES = {"transformer": ["solver"],  # the looped model's `solver` is its traine
          "attractor_ref": ["solver", "iters=1", "iters=2", "iters=4", "none"]}
 
 
-def overrides(model: str) -> list[str]:
+def overrides(model: str, out: Path = OUT) -> list[str]:
     """The study's model, 800 steps; validation every 200 steps on its first 256 windows picks best.ckpt."""
     return [*STUDY_MODELS[model], f"train.max_steps={STEPS}", f"train.val_every_steps={STEPS // 4}",
             f"train.checkpoint_every_steps={STEPS}", "train.val_max_items=256", f"seed={SEED}",
-            f"name=lm_eval-{model}-s{SEED}", f"hydra.run.dir={OUT / f'{model}-s{SEED}'}", "ckpt_path=null"]
+            f"name=lm_eval-{model}-s{SEED}", f"hydra.run.dir={out / f'{model}-s{SEED}'}", "ckpt_path=null"]
 
 
-def build_tasks(ckpt: Path) -> dict[str, int]:
+def build_tasks(ckpt: Path, out: Path = OUT) -> dict[str, int]:
     """The local tasks from the test split of the corpus ``ckpt`` was trained on."""
     from attractor.evaluation.checkpoint import load_checkpoint
     from attractor.evaluation.lm_harness_tasks import build
     from attractor.tasks.harness import build_datamodule
 
     data_dir = build_datamodule(load_checkpoint(ckpt).run).data_dir
-    counts = build(data_dir, TASKS, PREFIX, seed=SEED)
-    write_json(TASKS / "counts.json", {"prepared": str(data_dir), "documents": counts})
+    counts = build(data_dir, out / "tasks", PREFIX, seed=SEED)
+    write_json(out / "tasks" / "counts.json", {"prepared": str(data_dir), "documents": counts})
     return counts
 
 
-def score(model: str) -> None:
-    run_dir = OUT / f"{model}-s{SEED}"
+def score(model: str, out: Path = OUT) -> None:
+    run_dir = out / f"{model}-s{SEED}"
     modes = "[" + ",".join(f"'{m}'" for m in MODES[model]) + "]"
     python(["eval.py", "action=lm_eval", f"ckpt={run_dir / 'checkpoints' / 'best.ckpt'}",
-            f"tasks=[{','.join(TASK_NAMES)}]", f"task_paths=[{TASKS}]", f"modes={modes}", f"out_dir={run_dir}",
-            "device=cpu", "batch_size=32"], OUT / f"{model}-s{SEED}.lm_eval.log")
+            f"tasks=[{','.join(TASK_NAMES)}]", f"task_paths=[{out / 'tasks'}]", f"modes={modes}", f"out_dir={run_dir}",
+            "device=cpu", "batch_size=32"], out / f"{model}-s{SEED}.lm_eval.log")
 
 
-def summarise() -> dict:
+def summarise(out: Path = OUT) -> dict:
     models = {}
     for model in MODES:
-        run_dir = OUT / f"{model}-s{SEED}"
+        run_dir = out / f"{model}-s{SEED}"
         metrics, report = (json.loads((run_dir / name).read_text()) for name in ("metrics.json", "lm_eval.json"))
         models[model] = {"parameters": report["parameters"], "steps": metrics["steps"],
                          "train_tokens": metrics["steps"] * 16 * 128, "train_wall_s": metrics["train_time_s"],
                          "train_cpu_s": metrics["train_cpu_time_s"], "val_loss": metrics["final"]["val/loss"],
                          "checkpoint": report["source"], "seconds": report["seconds"], "table": report["table"]}
     return {"steps": STEPS, "seed": SEED, "tasks": list(TASK_NAMES),
-            "documents": json.loads((TASKS / "counts.json").read_text())["documents"], "models": models}
+            "documents": json.loads((out / "tasks" / "counts.json").read_text())["documents"], "models": models}
 
 
 def render(summary: dict) -> str:
@@ -117,26 +116,29 @@ def _cell(row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument("--outputs", type=Path, default=OUT.parent, help=f"the runs go to OUTPUTS/{OUT.name}/")
+    parser.add_argument("--results", type=Path, default=RESULTS.parent, help="folder of the summary and tables")
     args = parser.parse_args()
+    out, results = args.outputs / OUT.name, args.results / RESULTS.name
     for name in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):  # the tasks are local files: no hub lookups
         os.environ.setdefault(name, "1")
     start = time.time()
     if not args.summarise_only:
-        OUT.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
         for model in MODES:
-            if not (OUT / f"{model}-s{SEED}" / "metrics.json").exists():
-                python(["train.py", *overrides(model)], OUT / f"{model}-s{SEED}.train.log")
-        build_tasks(OUT / f"transformer-s{SEED}" / "checkpoints" / "best.ckpt")
+            if not (out / f"{model}-s{SEED}" / "metrics.json").exists():
+                python(["train.py", *overrides(model, out)], out / f"{model}-s{SEED}.train.log")
+        build_tasks(out / f"transformer-s{SEED}" / "checkpoints" / "best.ckpt", out)
         for model in MODES:
-            score(model)
-    summary = summarise()
+            score(model, out)
+    summary = summarise(out)
     summary["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip()
     summary["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     summary["machine"] = MACHINE
     summary["wall_s"] = None if args.summarise_only else time.time() - start
-    write_json(f"{RESULTS}.json", summary)
-    write_text(f"{RESULTS}_tables.md", render(summary))
+    write_json(f"{results}.json", summary)
+    write_text(f"{results}_tables.md", render(summary))
     print(render(summary))
 
 

@@ -50,25 +50,25 @@ EVAL_MODES = {"transformer": "[solver]", "looped": "[solver]", "attractor": "[no
               "attractor_ref": "[none,solver]"}
 
 
-def overrides(model: str, seed: int, steps: int) -> list[str]:
+def overrides(model: str, seed: int, steps: int, out: Path = OUT) -> list[str]:
     """One run's train.py overrides: 20 validations, one checkpoint kept at the best validation score."""
     return [*MODELS[model], f"train.max_steps={steps}", f"train.val_every_steps={steps // 20}",
             f"train.checkpoint_every_steps={steps}", f"train.val_max_items={VAL_WINDOWS}",
-            f"seed={seed}", f"name={model}-s{seed}", f"hydra.run.dir={OUT / f'{model}-s{seed}'}", "ckpt_path=null"]
+            f"seed={seed}", f"name={model}-s{seed}", f"hydra.run.dir={out / f'{model}-s{seed}'}", "ckpt_path=null"]
 
 
-def run_one(model: str, seed: int, steps: int) -> None:
+def run_one(model: str, seed: int, steps: int, out: Path = OUT) -> None:
     """Train (a run cut short is started again: the harness refuses to overwrite checkpoints), then
     score the validation-chosen checkpoint on the whole test split."""
-    run_dir = OUT / f"{model}-s{seed}"
+    run_dir = out / f"{model}-s{seed}"
     if not (run_dir / "metrics.json").exists():
         if run_dir.exists():
             print(f"removing the unfinished run {run_dir}", flush=True)
             shutil.rmtree(run_dir)
-        python(["train.py", *overrides(model, seed, steps)], OUT / f"{model}-s{seed}.train.log")
+        python(["train.py", *overrides(model, seed, steps, out)], out / f"{model}-s{seed}.train.log")
     if not (run_dir / "eval.json").exists():
         python(["eval.py", f"ckpt={run_dir / 'checkpoints' / 'best.ckpt'}", f"modes={EVAL_MODES[model]}",
-                f"out_dir={run_dir}"], OUT / f"{model}-s{seed}.eval.log")
+                f"out_dir={run_dir}"], out / f"{model}-s{seed}.eval.log")
 
 
 def val_curve(run_dir: Path) -> list[dict]:
@@ -112,8 +112,8 @@ def interval(values: list[float]) -> list[float] | None:
     return list(seed_interval(values)) if len(values) > 1 else None
 
 
-def summarise(chosen: str | None) -> dict:
-    runs = {d.name: run_entry(d) for d in sorted(OUT.glob("*-s[0-9]")) if (d / "eval.json").exists()}
+def summarise(chosen: str | None, out: Path = OUT) -> dict:
+    runs = {d.name: run_entry(d) for d in sorted(out.glob("*-s[0-9]")) if (d / "eval.json").exists()}
     models = ["transformer", "looped", *([chosen] if chosen else [])]
     table, paired, reach = {}, {}, {}
     for m in models:
@@ -147,11 +147,11 @@ def summarise(chosen: str | None) -> dict:
             "time_to_transformer_final_val_loss": reach, "runs": runs}
 
 
-def chosen_attractor() -> str | None:
+def chosen_attractor(out: Path = OUT) -> str | None:
     """The candidate with the lower best validation loss on seed 0 (None until both have run)."""
     best = {}
     for c in CANDIDATES:
-        curve = val_curve(OUT / f"{c}-s{SEEDS[0]}")
+        curve = val_curve(out / f"{c}-s{SEEDS[0]}")
         if not curve:
             return None
         best[c] = min(x["val_loss"] for x in curve)
@@ -211,20 +211,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each one thread)")
     parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument("--outputs", type=Path, default=OUT.parent, help=f"the runs go to OUTPUTS/{OUT.name}/")
+    parser.add_argument("--results", type=Path, default=RESULTS.parent, help="folder of the summary, tables and plot")
     args = parser.parse_args()
+    out, results = args.outputs / OUT.name, args.results / RESULTS.name
     if not args.summarise_only:
-        OUT.mkdir(parents=True, exist_ok=True)
-        in_parallel(args.jobs, run_one, [(m, SEEDS[0], args.steps) for m in ("attractor", "attractor_ref", "transformer", "looped")])
-        chosen = chosen_attractor()
-        in_parallel(args.jobs, run_one, [(m, s, args.steps) for s in SEEDS[1:] for m in (chosen, "looped", "transformer")])
-    summary = summarise(chosen_attractor())
+        out.mkdir(parents=True, exist_ok=True)
+        in_parallel(args.jobs, run_one, [(m, SEEDS[0], args.steps, out)
+                                         for m in ("attractor", "attractor_ref", "transformer", "looped")])
+        chosen = chosen_attractor(out)
+        in_parallel(args.jobs, run_one, [(m, s, args.steps, out) for s in SEEDS[1:] for m in (chosen, "looped", "transformer")])
+    summary = summarise(chosen_attractor(out), out)
     summary["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip()
     summary["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     summary["machine"] = MACHINE
-    write_json(f"{RESULTS}.json", summary)
-    write_text(f"{RESULTS}_tables.md", render(summary))
-    plot(summary, Path(f"{RESULTS}_val_loss.png"))
+    write_json(f"{results}.json", summary)
+    write_text(f"{results}_tables.md", render(summary))
+    plot(summary, Path(f"{results}_val_loss.png"))
     print(render(summary))
 
 

@@ -33,11 +33,12 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=81)
+    p.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS), help="iterations (attractor) / loops (looped)")
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
     figures: dict = {"attractor": {}, "looped": {}}
     for kind in figures:
-        for depth in DEPTHS:
+        for depth in args.depths:
             torch.manual_seed(0)
             model = build_model(model_config(kind, depth, args.dim, args.seq_len)).to(args.device, dtype)
             tokens = torch.randint(0, 11, (args.batch, args.seq_len), device=args.device)
@@ -48,12 +49,14 @@ def main() -> None:
 
             step()  # warm-up: allocator caches and lazy state
             figures[kind][str(depth)] = peak_memory_bytes(step, args.device)
-    ratios = {k: figures[k]["64"] / figures[k]["4"] for k in figures}
-    figures["ratio_64_over_4"] = ratios
+    first, last = str(args.depths[0]), str(args.depths[-1])
+    ratios = {k: figures[k][last] / figures[k][first] for k in figures}
+    figures[f"ratio_{last}_over_{first}"] = ratios
     figures["setup"] = dict(device=args.device, dtype=args.dtype, dim=args.dim, batch=args.batch, seq_len=args.seq_len,
                             gpu=torch.cuda.get_device_name() if args.device.startswith("cuda") else None)
-    rows = [[d, f"{figures['attractor'][str(d)] / 2**20:.1f}", f"{figures['looped'][str(d)] / 2**20:.1f}"] for d in DEPTHS]
-    rows.append(["64/4", f"{ratios['attractor']:.2f}x", f"{ratios['looped']:.2f}x"])
+    rows = [[d, f"{figures['attractor'][str(d)] / 2**20:.1f}", f"{figures['looped'][str(d)] / 2**20:.1f}"]
+            for d in args.depths]
+    rows.append([f"{last}/{first}", f"{ratios['attractor']:.2f}x", f"{ratios['looped']:.2f}x"])
     emit(args.json, figures, rows, ["depth", "attractor MiB", "looped MiB"])
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attractor.config import compose  # noqa: E402
+from attractor.compose import compose  # noqa: E402
 from attractor.io import write_json  # noqa: E402
 from attractor.models import build_model  # noqa: E402
 from attractor.tasks.config import validate_run  # noqa: E402

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
-from attractor.config import compose
+from attractor.compose import compose
 from attractor.io import write_json
 from attractor.models import build_model
 
@@ -55,8 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "text" / "tinyshakespeare.txt"
 OURS = {
     "ours_ref": ["model=attractor_ref", "solver=reference_lm"],
-    "ours_default": ["model=attractor", "solver.max_iter=12", "solver.tol=1e-3", "solver.backward=last_k",
-                     "solver.last_k=1", "solver.anderson_lam=1e-4"],
+    "ours_default": ["model=attractor", "solver=anderson", "solver.max_iter=12", "solver.tol=1e-3",
+                     "solver.backward=last_k", "solver.last_k=1", "solver.anderson_lam=1e-4"],
     # ablations: the reference recipe with one part put back to ours
     "ours_ref_gpt2_init": ["model=attractor_ref", "solver=reference_lm", "model.init=gpt2"],
     "ours_ref_one_gate": ["model=attractor_ref", "solver=reference_lm", "model.map=gated_residual"],

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import statistics
@@ -63,18 +64,20 @@ class Study:
     selection_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> candidates
     adaptive_models: tuple[str, ...] = ()  # also evaluated to looser solver tolerances (ADAPTIVE_TOLS)
     ladder: bool = False  # per-depth figures, FLOPs per training step and depth plots (benchmarks/ladder.py)
+    outputs: Path = ROOT / "outputs"  # the runs go to outputs/<name>_cpu/
+    results: Path = ROOT / "docs" / "results"  # the summary and tables
 
     @property
     def out(self) -> Path:
-        return ROOT / "outputs" / f"{self.name}_cpu"
+        return self.outputs / f"{self.name}_cpu"
 
     @property
     def summary_path(self) -> Path:
-        return ROOT / "docs" / "results" / f"{self.name}_cpu.json"
+        return self.results / f"{self.name}_cpu.json"
 
     @property
     def tables_path(self) -> Path:
-        return ROOT / "docs" / "results" / f"{self.name}_cpu_tables.md"
+        return self.results / f"{self.name}_cpu_tables.md"
 
     def overrides(self, model: str, seed: int) -> list[str]:
         every = max(1, self.steps // 10)
@@ -336,8 +339,10 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
                    help="run only these seeds (e.g. a second process on another core; they must not overlap)")
     p.add_argument("--summarise-only", action="store_true")
+    p.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="the runs go to OUTPUTS/<study>_cpu/")
+    p.add_argument("--results", type=Path, default=ROOT / "docs" / "results", help="folder of the summary and tables")
     args = p.parse_args()
-    study = STUDIES[args.study]
+    study = dataclasses.replace(STUDIES[args.study], outputs=args.outputs, results=args.results)
     if not args.summarise_only:
         run_all(study, args.jobs, tuple(args.seeds))
     summary = summarise(study)

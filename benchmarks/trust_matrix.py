@@ -28,7 +28,7 @@ import time
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from attractor.config import compose
+from attractor.compose import compose
 from attractor.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def run_cell(overrides: list[str], work: Path) -> dict:
     from attractor.evaluation.checkpoint import load_checkpoint
     from attractor.tasks.config import validate_run
     from attractor.tasks.harness import datamodule_class, train
-    from attractor.evaluation.probes import probe_training, same_weights
+    from benchmarks.probes import probe_training, same_weights
 
     cfg = compose(overrides)
     run = validate_run(cfg, datamodule_class(cfg.task.name))

@@ -1,13 +1,12 @@
 """``benchmarks/gradcheck.py --ckpt``: the gradient a trained run uses, against the converged unrolled one."""
 import json
-import subprocess
+import runpy
 import sys
 
 import pytest
 
-from benchmarks.gradcheck import checkpoint_gradcheck
 from attractor.tasks.harness import train
-from tests.conftest import ROOT
+from benchmarks.gradcheck import checkpoint_gradcheck
 from tests.tasks.test_trust import TINY, _run
 
 
@@ -29,10 +28,11 @@ def test_implicit_gradient_matches_the_unrolled_one_per_group_and_a_truncated_on
     assert truncated["all"]["rel_error"] > 1e-3
 
 
-def test_the_script_writes_its_json(checkpoint, tmp_path):
-    out = tmp_path / "g.json"
-    subprocess.run([sys.executable, "benchmarks/gradcheck.py", "--ckpt", str(checkpoint), "--batch", "2",
-                    "--solver", "backward=neumann", "--json", str(out)], cwd=ROOT, check=True, capture_output=True)
+def test_the_script_writes_its_json(checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "g.json"  # the command, in this process (tests/test_benchmarks.py runs the file form)
+    monkeypatch.setattr(sys, "argv", ["benchmarks/gradcheck.py", "--ckpt", str(checkpoint), "--batch", "2",
+                                      "--solver", "backward=neumann", "--json", str(out)])
+    runpy.run_module("benchmarks.gradcheck", run_name="__main__", alter_sys=True)
     figures = json.loads(out.read_text())
     assert figures["backward"] == "neumann" and figures["checkpoint"] == str(checkpoint)
     assert 0.9 < figures["all"]["cosine"] < 1.0  # Neumann-1: close to the implicit gradient, not equal

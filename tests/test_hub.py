@@ -1,9 +1,6 @@
 """Export and reload: model.safetensors + config.json rebuild every model kind, bit-identical in every
 inference mode; a config that does not match its weights is refused naming the key."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +14,8 @@ from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.hub import ExportError, PretrainedModel, export_checkpoint, load_pretrained
 from attractor.models import MODELS, build_model
 from tests.checkpoints import lm_overrides, perturb, run_config, save_checkpoint
+from tests.conftest import run_command
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = {"vocab_size": 13, "max_len": 10, "dim": 16, "n_heads": 2}
 VARIANTS = [{"name": name} for name in MODELS] + [
     {"name": "transformer", "causal": True, "tie_embeddings": False, "positions": "learned"},
@@ -123,15 +120,14 @@ def test_export_states_and_holds_the_chosen_weights(tmp_path):
     assert not torch.equal(raw(tokens(raw.cfg)).logits, average(tokens(raw.cfg)).logits)
 
 
-def test_eval_py_exports_a_language_model_with_its_tokenizer(tmp_path):
+def test_eval_py_exports_a_language_model_with_its_tokenizer(tmp_path, monkeypatch, capsys):
     run = run_config(lm_overrides(tmp_path, "attractor"))
     save_checkpoint(run, tmp_path / "last.ckpt")
     out = tmp_path / "export"
-    proc = subprocess.run([sys.executable, str(ROOT / "eval.py"), "action=export", f"ckpt={tmp_path / 'last.ckpt'}",
-                           f"out={out}"], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"wrote {out} (attractor format, raw weights)" in proc.stdout
+    code = run_command("eval.py", ["action=export", f"ckpt={tmp_path / 'last.ckpt'}", f"out={out}"], monkeypatch)
+    printed = capsys.readouterr()
+    assert code == 0, printed.err[-2000:]
+    assert f"wrote {out} (attractor format, raw weights)" in printed.out
     pretrained = load_pretrained(out)
     assert isinstance(pretrained.tokenizer, CharTokenizer) and pretrained.tokenizer.vocab_size == 25
     assert pretrained.task["name"] == "lm" and pretrained.task["causal"]

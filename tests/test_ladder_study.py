@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from attractor.config import compose
+from attractor.compose import compose
 from attractor.models import build_model
 from attractor.stats import seed_interval
 from attractor.tasks.config import validate_run

@@ -28,7 +28,7 @@ def test_flatness_is_the_change_over_the_last_fifth_of_steps():
 
 
 def test_every_study_model_sits_within_two_percent_of_the_transformer():
-    from attractor.config import compose
+    from attractor.compose import compose
     from attractor.models import build_model
     counts = {m: sum(p.numel() for p in build_model(compose(o).model).parameters()) for m, o in lm_study.MODELS.items()}
     assert all(abs(c / counts["transformer"] - 1) <= 0.02 for c in counts.values()), counts

@@ -1,7 +1,7 @@
 """Puzzle data: formats, generators, augmentation, leakage checks and metrics.
 
 One package per puzzle (``sudoku``, ``maze``); the few pieces both share (the public CSV
-format, the grid dataset and datamodule base, rendering, a seedable RNG for numba) live here.
+format, the grid dataset and datamodule base, a seedable RNG for numba) live here.
 """
 from attractor.data.grid_csv import DataFormatError
 

@@ -5,10 +5,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
 
-from attractor.decoding.selection import select_all
-from attractor.decoding.weights import WeightSpec
+from attractor.particles.selection import select_all
+from attractor.particles.weights import WeightSpec
+from attractor.stats import auroc
 
 
 def correct_at_k(record: Mapping[str, Any], k: int, weightings: Sequence[WeightSpec]) -> dict[str, bool]:
@@ -48,33 +48,6 @@ def accuracy_vs_k(
         for m in rows[0]:
             curves.setdefault(m, {})[k] = sum(row[m] for row in rows) / len(rows)
     return curves
-
-
-def paired_sign_test(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
-    """Questions only ``a`` gets right, only ``b`` gets right, and the exact two-sided p-value of
-    that split under "neither is better" (McNemar's exact test): what a paired comparison of two
-    selectors on the same particles needs, since their confidence intervals overlap heavily."""
-    if len(a) != len(b):
-        raise ValueError(f"paired_sign_test: {len(a)} vs {len(b)} outcomes")
-    wins = sum(x and not y for x, y in zip(a, b))
-    losses = sum(y and not x for x, y in zip(a, b))
-    p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
-    return wins, losses, float(p)
-
-
-def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """Area under the ROC curve of ``scores`` for ``labels`` (Mann-Whitney, ties count half);
-    NaN when only one class is present."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
-    if len(s) != len(y):
-        raise ValueError(f"auroc: {len(s)} scores but {len(y)} labels")
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    ranks = ((ends - counts + 1 + ends) / 2)[inverse]  # 1-based ranks, ties share their average
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def particle_energies(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, np.ndarray], np.ndarray]:

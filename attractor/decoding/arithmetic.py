@@ -6,6 +6,8 @@ Example (2 steps): ``Q: 23+45-12`` -> ``23+45=68. 68-12=56. #### 56``.
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -61,3 +63,14 @@ def generate_problems(n: int, cfg: ArithmeticConfig = ArithmeticConfig(), seed: 
             seen.add(p.question)
             problems.append(p)
     raise ValueError(f"arithmetic: could not draw {n} distinct problems from {cfg}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--arith-steps``, ``--arith-max-value``, ``--arith-ops``: the fields of an ArithmeticConfig."""
+    for f in dataclasses.fields(ArithmeticConfig):
+        parser.add_argument(f"--arith-{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+
+
+def from_arguments(args: argparse.Namespace) -> ArithmeticConfig:
+    """The ArithmeticConfig of the options :func:`add_arguments` added."""
+    return ArithmeticConfig(**{f.name: getattr(args, f"arith_{f.name}") for f in dataclasses.fields(ArithmeticConfig)})

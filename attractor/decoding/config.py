@@ -1,26 +1,24 @@
-"""The decoding run's settings: one dataclass, read from ``configs/decode/*.yaml``."""
+"""The decoding run's settings: one dataclass, whose fields are the ``decode`` config group's defaults
+(``configs/decode/*.yaml`` state only what they change; ``attractor.compose``)."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from attractor.decoding.answers import EXTRACTION_MODES
 from attractor.decoding.energies import get_energy
 from attractor.decoding.samplers import SamplingParams
-from attractor.decoding.weights import WeightSpec, parse_weight_spec
+from attractor.particles.weights import WeightSpec, parse_weight_spec
 
 
 @dataclass
 class DecodeConfig:
     """Every option of a decoding run, documented once here."""
 
-    k: int = 8
-    """Particles (sampled trajectories) per question."""
+    k: int = 12
+    """Particles (sampled trajectories) per question (the Gibbs paper's K)."""
     temperature: float = 1.0
     """Sampling temperature of the particles (the energies always use the raw logits)."""
     top_p: float = 1.0
@@ -29,15 +27,18 @@ class DecodeConfig:
     """Top-k sampling; 0 turns it off."""
     max_new_tokens: int = 256
     """Longest trajectory."""
-    stop: list[str] = field(default_factory=list)
-    """Strings that end a trajectory (e.g. the start of the next few-shot question)."""
+    stop: list[str] = field(default_factory=lambda: ["\n\nQuestion:", "\nQuestion:"])
+    """Strings that end a trajectory (here: the start of the next few-shot question)."""
     energies: list[str] = field(default_factory=lambda: ["nll", "token_entropy", "psd_spectral_entropy"])
     """Energies computed for every particle (see ``attractor.decoding.energies.ENERGIES``)."""
-    weights: list[WeightSpec] = field(default_factory=lambda: [WeightSpec("inverse_power", {"p": 2.0}), WeightSpec("uniform")])
-    """Gibbs weightings; each energy-using one is crossed with every energy."""
+    weights: list[WeightSpec] = field(default_factory=lambda: [
+        {"name": "inverse_power", "p": 2.0}, {"name": "boltzmann", "beta": 1.0, "standardize": True},
+        {"name": "boltzmann", "beta": 5.0}, {"name": "uniform"}])
+    """Gibbs weightings (1/E^2: the paper's detailed account; uniform: majority vote); each
+    energy-using one is crossed with every energy."""
     extraction: str = "strict_then_flexible"
     """Answer extraction: ``strict``, ``flexible`` (last number) or ``strict_then_flexible``."""
-    few_shot: int = 0
+    few_shot: int = 4
     """Solved examples placed before each question."""
     greedy: bool = True
     """Also decode each question greedily (one more trajectory) for the greedy baseline."""
@@ -76,20 +77,9 @@ class DecodeConfig:
         d["weights"] = [{"name": w.name, **w.params} for w in self.weights]
         return d
 
-    @classmethod
-    def from_mapping(cls, node: Mapping[str, Any], source: str = "config") -> DecodeConfig:
-        """Build from a mapping, naming any key that is not an option."""
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(node) - valid)
-        if unknown:
-            raise KeyError(f"{source}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
-        return cls(**node)
 
-
-def load_config(path: str | Path, **overrides: Any) -> DecodeConfig:
-    """Read a YAML decode config and apply keyword overrides on top."""
-    path = Path(path)
-    node = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(node, dict):
-        raise ValueError(f"{path}: expected a mapping of options")
-    return DecodeConfig.from_mapping({**node, **overrides}, source=str(path))
+def add_arguments(parser: argparse.ArgumentParser, default_config: str) -> None:
+    """``--config NAME`` (an option of the ``decode`` group) and ``--set KEY=VALUE`` (Hydra overrides
+    of its keys); ``attractor.compose.group_config`` composes them."""
+    parser.add_argument("--config", default=default_config, help="configs/decode/NAME.yaml")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config options")

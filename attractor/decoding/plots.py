@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from attractor.decoding.analysis import accuracy_vs_k, energy_auroc, particle_energies  # noqa: E402
-from attractor.decoding.weights import WeightSpec  # noqa: E402
+from attractor.particles.plots import plot_energy_histograms  # noqa: E402
+from attractor.particles.weights import WeightSpec  # noqa: E402
 
 
 def plot_accuracy_vs_k(curves: Mapping[str, Mapping[int, float]], path: Path) -> None:
@@ -27,20 +28,6 @@ def plot_accuracy_vs_k(curves: Mapping[str, Mapping[int, float]], path: Path) ->
     ax.set_xticks(all_ks, [str(k) for k in all_ks])
     ax.set(xlabel="K (particles)", ylabel="accuracy", title="Accuracy vs K (same particles for every method)")
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_energy_histograms(records: Sequence[Mapping[str, Any]], path: Path) -> None:
-    energies, correct = particle_energies(records)
-    fig, axes = plt.subplots(1, max(1, len(energies)), figsize=(4 * max(1, len(energies)), 3.5), squeeze=False)
-    for ax, (name, values) in zip(axes[0], energies.items()):
-        for mask, label in ((correct, "correct"), (~correct, "incorrect")):
-            if mask.any():
-                ax.hist(values[mask], bins=30, alpha=0.6, density=True, label=label)
-        ax.set(title=name, xlabel="energy")
-        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -66,6 +53,6 @@ def plot_run(records: Sequence[Mapping[str, Any]], weightings: Sequence[WeightSp
     curves = accuracy_vs_k(records, ks, weightings)
     aurocs = energy_auroc(records)
     plot_accuracy_vs_k(curves, out_dir / "accuracy_vs_k.png")
-    plot_energy_histograms(records, out_dir / "energy_histograms.png")
+    plot_energy_histograms(*particle_energies(records), out_dir / "energy_histograms.png")
     plot_energy_auroc(aurocs, out_dir / "energy_auroc.png")
     return {"accuracy_vs_k": curves, "energy_auroc": aurocs}

@@ -19,10 +19,11 @@ import torch
 from attractor.decoding.answers import extract_answer
 from attractor.decoding.config import DecodeConfig
 from attractor.decoding.datasets import Problem
-from attractor.decoding.energies import compute_energies, lowest_window_confidence
+from attractor.decoding.energies import compute_energies
+from attractor.particles.energies import lowest_window_confidence
 from attractor.decoding.particle import Particle
 from attractor.decoding.samplers import Sampler
-from attractor.decoding.selection import gibbs_weights, method_names, select_all
+from attractor.particles.selection import gibbs_weights, method_names, select_all
 from attractor.io import atomic_path, write_json
 from attractor.stats import wilson_interval
 

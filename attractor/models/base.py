@@ -1,6 +1,6 @@
 """What every model shares: token embedding, positions, final norm and unembedding, initialisation.
 
-Keeping these in one place is what makes the three models comparable: they differ only in how the
+Keeping these in one place is what makes the five models comparable: they differ only in how the
 blocks between ``embed`` and ``readout`` are applied.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from attractor.config import require
+from attractor.config import capped, require
 from attractor.nn import BlockConfig
 from attractor.solvers import SolverConfig
 
@@ -17,7 +17,7 @@ class ModelConfig:
     name: str = ""  # transformer | looped | attractor | trm | trm_deq (selects the class)
     vocab_size: int = 0  # tokens, PAD included
     max_len: int = 0  # longest sequence the position tables cover
-    dim: int = 128  # width of every block
+    dim: int = 64  # width of every block (CPU-sized; the GPU presets set their own)
     n_heads: int = 4
     mlp_ratio: float = 4.0  # SwiGLU width as a multiple of dim (parameter-matched to a GELU MLP)
     causal: bool = False  # causal attention (language models) or bidirectional (puzzles)
@@ -43,7 +43,7 @@ class ModelConfig:
 @dataclass
 class TransformerConfig(ModelConfig):
     name: str = "transformer"
-    n_layers: int = 4  # blocks in the stack
+    n_layers: int = capped(4, "layers")  # blocks in the stack
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,10 +53,10 @@ class TransformerConfig(ModelConfig):
 @dataclass
 class LoopedConfig(ModelConfig):
     name: str = "looped"
-    prelude_layers: int = 1  # blocks before the loop; their output is injected at every loop
-    core_layers: int = 2  # weight-tied blocks applied `loops` times
+    prelude_layers: int = capped(2, "layers")  # blocks before the loop; their output is injected at every loop
+    core_layers: int = capped(2, "layers")  # weight-tied blocks applied `loops` times
     loops: int = 4  # loop count in training and, by default, at inference
-    coda_layers: int = 0  # blocks after the loop
+    coda_layers: int = capped(0, "layers")  # blocks after the loop
     grad_loops: int = 0  # backpropagate through the last this many loops (0 = all: full BPTT)
 
     def __post_init__(self) -> None:
@@ -71,8 +71,8 @@ class LoopedConfig(ModelConfig):
 @dataclass
 class AttractorConfig(ModelConfig):
     name: str = "attractor"
-    backbone_layers: int = 2  # blocks mapping tokens to the context c
-    f_layers: int = 2  # blocks of the attractor map f(z, c)
+    backbone_layers: int = capped(2, "layers")  # blocks mapping tokens to the context c
+    f_layers: int = capped(2, "layers")  # blocks of the attractor map f(z, c)
     proposal: Literal["identity", "linear"] = "identity"  # z0 = c, or a learned projection of c
     proposal_weight: float = 0.0  # proposal loss mean ||z0 - sg(z*)||^2 / ||z*||^2 (0 = off; `linear` needs > 0)
     map: Literal["gated_residual", "gated_sublayers", "normed"] = "gated_residual"  # form of f, see models/attractor.py
@@ -107,8 +107,9 @@ class RecursiveConfig(ModelConfig):
     """What TRM and TRM-DEQ share: two latents (answer y, reasoning z), one net, T cycles per
     segment with gradients through the last, a Q-head, and the EqR-style options."""
 
-    n_layers: int = 2  # blocks of the one net
-    h_cycles: int = 3  # T: cycles per forward (segment); only the last carries gradients
+    tie_embeddings: bool = False  # the reference's head is untied
+    n_layers: int = capped(2, "layers")  # blocks of the one net (TRM-DEQ's reference: 8)
+    h_cycles: int = capped(3, "cycles")  # T: cycles per forward (segment); only the last carries gradients
     mixer: Literal["attention", "mlp"] = "attention"  # mlp: token-mixing MLP over positions (TRM's mlp_t)
     latent_init: Literal["fixed", "learned", "random"] = "fixed"  # initial y, z: a fixed draw, learned, or fresh N(0, init_std^2) per start
     init_std: float = 1.0  # std of the fixed draw and of random initial latents (EqR: 1)
@@ -133,7 +134,7 @@ class RecursiveConfig(ModelConfig):
 @dataclass
 class TRMConfig(RecursiveConfig):
     name: str = "trm"
-    l_cycles: int = 6  # n: reasoning updates z <- net(z + y + x) per cycle
+    l_cycles: int = capped(6, "cycles")  # n: reasoning updates z <- net(z + y + x) per cycle
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,7 +144,6 @@ class TRMConfig(RecursiveConfig):
 @dataclass
 class TRMDEQConfig(RecursiveConfig):
     name: str = "trm_deq"
-    n_layers: int = 8
     solver: SolverConfig = field(default_factory=SolverConfig)  # the z solve of every cycle
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ The latents are the answer y and the reasoning z. A cycle is ``l_cycles`` reason
 z <- net(z + y + x) and then one answer update y <- net(y + z); a forward (one deep-supervision
 segment) runs ``h_cycles`` cycles, the first T - 1 without gradients, and reads the answer out of
 y. ``state`` carries both latents between segments, packed along channels as [y, z] (B, L, 2D), so
-deep supervision and test-time breadth (evaluation/scaling*) treat it like any other latent.
+deep supervision and test-time breadth (evaluation/scaling/) treat it like any other latent.
 
 net(u) = RMSNorm(blocks(u)): our pre-norm blocks with the output normalised, so the latents keep
 one scale over hundreds of applications (the reference gets the same from post-norm blocks).

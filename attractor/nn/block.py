@@ -23,7 +23,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class BlockConfig:
-    """Shape of one block; shared by every block of a model so the three models stay comparable."""
+    """Shape of one block; shared by every block of a model so the five models stay comparable."""
 
     dim: int
     n_heads: int
@@ -47,7 +47,12 @@ class BlockConfig:
 
 
 class RMSNorm(nn.Module):
-    """Root-mean-square norm with a learned gain (no mean subtraction, no bias)."""
+    """Root-mean-square norm with a learned gain (no mean subtraction, no bias), computed in float32.
+
+    Kept over ``torch.nn.RMSNorm`` (torch 2.13, CPU, one thread; ``benchmarks/rmsnorm.py``): in
+    float32 it gives the same outputs and gradients but took 1.03-1.17x our time in two of three
+    runs on a loaded machine; in bfloat16 it took 1.2-1.8x and differs by a bf16 rounding step, as
+    it does not normalise in float32."""
 
     def __init__(self, dim: int, eps: float = 1e-6):
         super().__init__()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
-from attractor.config import require
+from attractor.config import capped, require
 
 SolverName = Literal["anderson", "broyden", "fixed_point_iter"]
 BackwardMode = Literal["implicit", "neumann", "phantom", "last_k", "unrolled"]
@@ -23,7 +23,7 @@ class SolverConfig:
     """How z* = f(z*) is found and differentiated."""
 
     name: SolverName = "anderson"  # forward solver
-    max_iter: int = 30  # most function evaluations in adaptive (`solver`) mode
+    max_iter: int = capped(30, "solver_iters")  # most function evaluations in adaptive (`solver`) mode
     tol: float = 1e-4  # stop once every sample's residual is below this
     stop_mode: StopMode = "rel"  # residual ||f(z)-z|| ('abs') or divided by ||f(z)|| ('rel')
     anderson_m: int = 5  # Anderson history size
@@ -31,7 +31,7 @@ class SolverConfig:
     tau: float = 1.0  # damping of Anderson and fixed-point iteration, forward and adjoint (1 = undamped); not Broyden
     backward: BackwardMode = "implicit"  # how gradients reach the parameters (neumann: u = v + J^T v, one VJP)
     b_solver: SolverName = "anderson"  # solver of the implicit (IFT) adjoint system
-    b_max_iter: int = 30  # iterations of the adjoint solve
+    b_max_iter: int = capped(30, "solver_iters")  # iterations of the adjoint solve
     b_tol: float = 1e-4  # tolerance of the adjoint solve
     b_stop_mode: StopMode = "rel"
     phantom_steps: int = 5  # damped unrolled steps from z* for the phantom gradient

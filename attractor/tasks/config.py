@@ -5,13 +5,14 @@ and a few top-level keys. :func:`validate_run` checks all of it and names the fi
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 
-from attractor.config import ConfigError, from_mapping, require, to_plain
+from attractor.config import ConfigError, capped, from_mapping, require, to_plain
 from attractor.models import MODELS, SOLVER_MODELS, Recursive, model_config
 from attractor.models.config import ModelConfig
 from attractor.solvers import SolverConfig
@@ -38,7 +39,7 @@ class OptimConfig:
     weight_decay: float = 0.1  # on matrices only; norms, gates and embeddings are not decayed
     beta1: float = 0.9
     beta2: float = 0.95
-    warmup_steps: int = 100  # linear warm-up from 0
+    warmup_steps: int = 50  # linear warm-up from 0
     schedule: Literal["cosine", "constant"] = "cosine"  # after warm-up
     min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
     grad_clip: float = 1.0  # global gradient-norm clip (0 = off)
@@ -73,10 +74,10 @@ class SolveHealthConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 1000  # optimizer steps
-    supervision_steps: int = 1  # deep supervision: segments per batch (state carried detached); also used in evaluation
-    val_every_steps: int = 250  # validation (and best-checkpoint) interval
-    checkpoint_every_steps: int = 250  # last-checkpoint interval
+    max_steps: int = 400  # optimizer steps
+    supervision_steps: int = capped(1, "segments")  # deep supervision: segments per batch (state carried detached); also used in evaluation
+    val_every_steps: int = 100  # validation (and best-checkpoint) interval
+    checkpoint_every_steps: int = 100  # last-checkpoint interval
     log_every_steps: int = 10
     val_max_items: int = 0  # items of the validation split scored at each validation (0 = all)
     compile: bool = False  # torch.compile the model
@@ -114,7 +115,7 @@ class TrainerConfig:
 
 @dataclass
 class LoggerConfig:
-    kind: Literal["wandb", "csv", "none"] = "csv"
+    kind: Literal["wandb", "csv", "none"] = "wandb"
     project: str = "attractor"
     mode: Literal["offline", "online", "disabled"] = "offline"  # wandb only; never prompts unless online
 
@@ -125,7 +126,7 @@ class Run:
 
     task: TaskConfig
     model: ModelConfig
-    solver: SolverConfig
+    solver: SolverConfig | None  # None: the model has no solver (transformer, looped, trm)
     optim: OptimConfig
     train: TrainConfig
     trainer: TrainerConfig
@@ -148,23 +149,28 @@ class DebugConfig:
     max_steps: int = 8
     dim: int = 32
     n_heads: int = 2
-    layers: int = 1  # every block stack of the model
+    layers: int = 1  # most blocks in each stack (the model fields declared capped(..., "layers"))
     batch_size: int = 8
     eval_batch_size: int = 16
     n_train: int = 32  # puzzles
-    n_val: int = 8
+    n_val: int = 8  # validation items scored (puzzles: generated; language models: the split's first windows)
     n_test: int = 8
     data_dir: str | None = None  # puzzles: cache the shrunk data here (null: generate in memory)
     seq_len: int = 32  # language models
+    maze_side: int = 11  # mazes: at most this side (a Sudoku keeps its size: its box shape depends on it)
     lr: float = 3e-3  # so that the loss visibly falls in a few steps
     warmup_steps: int = 2
     segments: int = 2  # most deep-supervision segments (train.supervision_steps)
-    cycles: int = 2  # most recursion cycles of each kind (trm, trm_deq: h_cycles, l_cycles)
-    solver_iters: int = 12  # most solver iterations, forward and backward (the 140M LM presets solve up to 64)
+    cycles: int = 2  # most recursion cycles of each kind (the model fields declared capped(..., "cycles"))
+    solver_iters: int = 12  # most solver iterations, forward and backward (the solver fields declared capped)
 
 
-LAYER_KEYS = ("n_layers", "prelude_layers", "core_layers", "backbone_layers", "f_layers")
-CYCLE_KEYS = ("h_cycles", "l_cycles")
+def cap_counts(node: dict, cls: type, d: DebugConfig) -> None:
+    """Lower each count ``cls`` declares ``capped`` (block counts, cycles, iteration budgets,
+    segments) to at most its cap in ``d``, in the config ``node`` of a ``cls``."""
+    for f in dataclasses.fields(cls):
+        if "debug_cap" in f.metadata:
+            node[f.name] = min(node.get(f.name, f.default), getattr(d, f.metadata["debug_cap"]))
 
 
 def apply_debug(raw: dict) -> dict:
@@ -180,17 +186,18 @@ def apply_debug(raw: dict) -> dict:
         task["seq_len"] = data["seq_len"] = model["max_len"] = d.seq_len
     else:
         data.update(n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, data_dir=d.data_dir)
+    if task.get("name") == "maze" and data.get("side", 0) > d.maze_side:
+        data["side"], task["seq_len"], model["max_len"] = d.maze_side, d.maze_side ** 2, d.maze_side ** 2
     model.update(dim=d.dim, n_heads=d.n_heads)
-    model.update({k: d.layers for k in LAYER_KEYS if k in model})
-    model.update({k: min(model[k], d.cycles) for k in CYCLE_KEYS if k in model})
-    solver = raw.get("solver") or {}
-    solver.update({k: min(solver[k], d.solver_iters) for k in ("max_iter", "b_max_iter") if k in solver})
+    if model.get("name") in MODELS:
+        cap_counts(model, MODELS[model["name"]][0], d)
+    if raw.get("solver") is not None:
+        cap_counts(raw["solver"], SolverConfig, d)
     raw.setdefault("optim", {}).update(lr=d.lr, warmup_steps=d.warmup_steps)
+    cap_counts(train, TrainConfig, d)
     half = max(1, d.max_steps // 2)
-    if "supervision_steps" in train:
-        train["supervision_steps"] = min(train["supervision_steps"], d.segments)
     train.update(max_steps=d.max_steps, val_every_steps=half, checkpoint_every_steps=half, log_every_steps=1,
-                 val_max_items=0, max_time_s=0, max_cpu_time_s=0)
+                 val_max_items=d.n_val, max_time_s=0, max_cpu_time_s=0)
     if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         trainer["accelerator"] = "cpu"
     return raw
@@ -213,9 +220,12 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
         for key in task.data:
             require(key in accepted, f"task.data.{key}", f"unknown key; {datamodule_cls.__name__} accepts {sorted(accepted)}")
     model_node = dict(raw.get("model", {}))
-    solver = from_mapping(SolverConfig, raw.get("solver", {}), "solver")
+    solver = None
     if model_node.get("name") in SOLVER_MODELS:
+        solver = from_mapping(SolverConfig, raw.get("solver", {}), "solver")
         model_node["solver"] = raw.get("solver", {})
+    else:  # a model without a solver reads none: not validated, not saved with its checkpoints
+        raw.pop("solver", None)
     model = model_config(model_node, "model")
     require(model.vocab_size == task.vocab_size, "model.vocab_size",
             f"{model.vocab_size} differs from task.vocab_size={task.vocab_size}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
 from attractor.io import write_json
 from attractor.models import SOLVER_MODELS
@@ -117,7 +117,8 @@ class CPUTimeBudget(Callback):
 
 def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -> L.Trainer:
     """The Lightning trainer of a run: checkpoints (last, best on ``val/score``), EMA, budgets, the
-    solve-health callback (models with a solver), and any extra ``callbacks``."""
+    learning rate logged at every step (with a logger), the solve-health callback (models with a
+    solver), and any extra ``callbacks``."""
     ckpt_dir = run_dir / CHECKPOINTS
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=run.train.checkpoint_every_steps,
                            save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
@@ -128,6 +129,9 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         callbacks.append(EMA(run.optim.ema_decay))
     if run.train.max_cpu_time_s:
         callbacks.append(CPUTimeBudget(run.train.max_cpu_time_s))
+    logger = build_logger(run, run_dir)
+    if logger:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     if run.model.name in SOLVER_MODELS and run.train.solve_health.enabled:
         callbacks.append(SolveHealth(run.train.solve_health))
     bar = interactive()  # off a terminal (a log file), status lines instead of a redrawn bar
@@ -142,7 +146,7 @@ def build_trainer(run: Run, run_dir: Path, callbacks: Sequence[Callback] = ()) -
         val_check_interval=min(run.train.val_every_steps, run.train.max_steps), check_val_every_n_epoch=None,
         log_every_n_steps=run.train.log_every_steps, gradient_clip_val=run.optim.grad_clip or None,
         callbacks=callbacks,
-        logger=build_logger(run, run_dir), default_root_dir=str(run_dir),
+        logger=logger, default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False, num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=bar,
     )
@@ -201,7 +205,6 @@ class TrainResult:
     model: torch.nn.Module  # the trained model, on this rank
     run_dir: Path
     last_checkpoint: Path
-    best_checkpoint: Path | None
     metrics: dict
 
 
@@ -230,7 +233,6 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
     elapsed = time.perf_counter() - start
     # the final state (optimizer and loops too, for resuming), whatever the interval
     trainer.save_checkpoint(run_dir / CHECKPOINTS / "last.ckpt", weights_only=False)
-    best = run_dir / CHECKPOINTS / "best.ckpt"
     metrics = {
         "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,
         "parameters": sum(p.numel() for p in module.model.parameters()),
@@ -244,4 +246,4 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
                                            if k.startswith("val/solve/")}, **health.summary()}
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
-    return TrainResult(module.model, run_dir, run_dir / CHECKPOINTS / "last.ckpt", best if best.exists() else None, metrics)
+    return TrainResult(module.model, run_dir, run_dir / CHECKPOINTS / "last.ckpt", metrics)

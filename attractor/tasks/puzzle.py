@@ -97,7 +97,7 @@ def exploration_minimum(batch: int, max_segments: int, probability: float, devic
 
 
 class PuzzleTask(SequenceTask):
-    """Trains any of the three models on a grid puzzle; evaluates with EMA weights when enabled."""
+    """Trains any of the five models on a grid puzzle; evaluates with EMA weights when enabled."""
 
     def __init__(self, run: Run):
         super().__init__(run)

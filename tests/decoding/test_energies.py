@@ -1,53 +1,11 @@
+"""The LM decoder's energy registry: names, and which field of a Particle each energy reads."""
 import math
 
 import pytest
 import torch
 
-from attractor.decoding.energies import (
-    compute_energies,
-    get_energy,
-    hidden_svd_entropy,
-    lowest_window_confidence,
-    nll,
-    psd_spectral_entropy,
-    token_entropy,
-)
+from attractor.decoding.energies import compute_energies, get_energy
 from attractor.decoding.particle import Particle
-
-
-def test_nll_is_mean_negative_logprob():
-    assert nll(torch.tensor([math.log(0.5), math.log(0.25)])) == pytest.approx(1.5 * math.log(2))
-
-
-def test_token_entropy_is_mean():
-    assert token_entropy(torch.tensor([1.0, 2.0, 3.0])) == pytest.approx(2.0)
-
-
-def test_psd_entropy_hand_cases():
-    # A lone spike has a flat spectrum; a Nyquist oscillation puts all power in one bin.
-    assert psd_spectral_entropy(torch.tensor([1.0, 0.0, 0.0, 0.0])) == pytest.approx(1.0)
-    assert psd_spectral_entropy(torch.tensor([1.0, -1.0, 1.0, -1.0])) == pytest.approx(0.0, abs=1e-12)
-    # [0, 1, 0, -1]: |X1|^2 = |X3|^2 = 4, X2 = 0 -> p = [1/2, 0, 1/2] over 3 bins -> ln2 / ln3.
-    assert psd_spectral_entropy(torch.tensor([0.0, 1.0, 0.0, -1.0])) == pytest.approx(math.log(2) / math.log(3))
-    # No power at all (constant) or a single token: nothing to spread, energy 0.
-    assert psd_spectral_entropy(torch.full((5,), -2.0)) == 0.0
-    assert psd_spectral_entropy(torch.tensor([-1.0])) == 0.0
-
-
-def test_hidden_svd_entropy_hand_cases():
-    assert hidden_svd_entropy(torch.eye(3)) == pytest.approx(1.0)
-    rank_one = torch.outer(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, -1.0]))
-    assert hidden_svd_entropy(rank_one) == pytest.approx(0.0, abs=1e-6)
-    p = torch.tensor([0.75, 0.25])  # singular values 3 and 1
-    expected = float(-(p * p.log()).sum() / math.log(2))
-    assert hidden_svd_entropy(torch.diag(torch.tensor([3.0, 1.0]))) == pytest.approx(expected)
-
-
-def test_empty_trajectory_and_bad_shape_are_errors():
-    with pytest.raises(ValueError, match="no tokens"):
-        nll(torch.tensor([]))
-    with pytest.raises(ValueError, match=r"\(T, H\)"):
-        hidden_svd_entropy(torch.ones(2, 2, 2))
 
 
 def test_registry_names_valid_energies_and_reads_the_right_field():
@@ -69,14 +27,3 @@ def test_solver_energies_read_the_per_token_statistics():
     assert out == {"solver_residual": [pytest.approx(2e-3)], "solver_iterations": [pytest.approx(5.5)]}
     with pytest.raises(ValueError, match="solver_residual needs the solver statistic 'rel_residual'"):
         compute_energies(["solver_residual"], [Particle([1], "x", torch.zeros(1), torch.zeros(1))])
-
-
-def test_lowest_window_confidence_hand_values():
-    c = torch.tensor([5.0, 4.0, 1.0, 2.0, 6.0, 6.0])
-    # windows of 2: 4.5, 2.5, 1.5, 4, 6 -> 1.5; of 3: 10/3, 7/3, 3, 14/3 -> 7/3
-    assert lowest_window_confidence(c, 2) == pytest.approx(1.5)
-    assert lowest_window_confidence(c, 3) == pytest.approx(7 / 3)
-    assert lowest_window_confidence(c, 8) == pytest.approx(4.0)  # shorter than a window: its mean
-    assert lowest_window_confidence(c, 1) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="window"):
-        lowest_window_confidence(c, 0)

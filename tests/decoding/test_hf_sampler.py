@@ -7,7 +7,7 @@ pytest.importorskip("tokenizers")
 
 from attractor.decoding.arithmetic import generate_problems  # noqa: E402
 from attractor.decoding.samplers import HFSampler, SamplingParams  # noqa: E402
-from attractor.decoding.tiny_hf import save_tiny_llama  # noqa: E402
+from benchmarks.tiny_hf import save_tiny_llama  # noqa: E402
 
 PROMPTS = ["Q: 12+7\nA:", "Q: 3+45-9\nA: 3+45=48."]  # different lengths -> left padding
 

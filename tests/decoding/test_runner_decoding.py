@@ -1,11 +1,13 @@
 import json
-import math
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 
-from attractor.decoding.config import DecodeConfig, load_config
+from attractor.compose import group_config
+from attractor.config import ConfigError
+from attractor.decoding.config import DecodeConfig
 from attractor.decoding.datasets import Problem
 from attractor.decoding.particle import Particle
 from attractor.decoding.plots import plot_run
@@ -87,21 +89,16 @@ def test_failed_run_leaves_no_half_written_file(tmp_path):
     assert not (tmp_path / "particles.jsonl").exists() and not (tmp_path / "summary.json").exists()
 
 
-def test_auroc_hand_case():
-    from attractor.decoding.analysis import auroc
-
-    assert auroc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == pytest.approx(0.75)
-    assert auroc([1.0, 1.0], [True, False]) == pytest.approx(0.5)
-    assert math.isnan(auroc([1.0, 2.0], [True, True]))
-
-
 def test_shipped_configs_load_and_bad_options_are_named(tmp_path):
     for path in sorted(CONFIGS.glob("*.yaml")):
-        cfg = load_config(path)
+        cfg = group_config(DecodeConfig, "decode", path.stem)
         assert cfg.k >= 1 and cfg.weights
-    assert load_config(CONFIGS / "default.yaml", k=3).k == 3
-    with pytest.raises(KeyError, match="unknown option\\(s\\) beta"):
-        load_config(CONFIGS / "default.yaml", beta=2)
+    assert group_config(DecodeConfig, "decode", "default", ["k=3"]).k == 3
+    assert group_config(DecodeConfig, "decode", "smoke", k=5).k == 5
+    with pytest.raises(ConfigCompositionException, match="decode.beta"):
+        group_config(DecodeConfig, "decode", "default", ["beta=2"])
+    with pytest.raises(ConfigError, match="decode.beta: unknown key"):
+        group_config(DecodeConfig, "decode", "default", beta=2)
     with pytest.raises(KeyError, match="unknown energy 'spectral'"):
         DecodeConfig(energies=["spectral"])
     with pytest.raises(ValueError, match="hidden_module"):
@@ -113,12 +110,13 @@ def test_shipped_configs_load_and_bad_options_are_named(tmp_path):
 def test_cli_runs_the_tiny_hf_model_end_to_end(tmp_path, capsys):
     pytest.importorskip("transformers")
     from attractor.decoding.__main__ import main
+    from attractor.decoding.arithmetic import generate_problems
+    from benchmarks.tiny_hf import save_tiny_llama
 
-    model = tmp_path / "model"
-    main(["tiny-model", str(model)])
+    model = save_tiny_llama(tmp_path / "model", [f"Q: {p.question}\nA: {p.solution}" for p in generate_problems(500)])
     out = tmp_path / "run"
     main([
-        "run", "--config", str(CONFIGS / "smoke.yaml"), "--dataset", "arithmetic", "--limit", "2",
+        "run", "--config", "smoke", "--dataset", "arithmetic", "--limit", "2",
         "--model-path", str(model), "--out", str(out), "--set", "k=2", "max_new_tokens=4",
     ])
     summary = json.loads((out / "summary.json").read_text())

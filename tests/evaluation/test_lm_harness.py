@@ -7,8 +7,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import json  # noqa: E402
 import math  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
@@ -21,6 +19,7 @@ from attractor.evaluation.lm_harness import AttractorLM  # noqa: E402
 from attractor.evaluation.lm_harness_run import run_harness  # noqa: E402
 from attractor.hub import export_checkpoint  # noqa: E402
 from tests.checkpoints import run_config, save_checkpoint  # noqa: E402
+from tests.conftest import run_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ROOT / "tests" / "evaluation" / "lm_eval_tasks"
@@ -202,15 +201,15 @@ def load_eval_py():
     return module
 
 
-def test_eval_py_action_lm_eval_writes_every_mode_asked(checkpoints, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    done = subprocess.run([sys.executable, "eval.py", "action=lm_eval", f"ckpt={checkpoints['attractor']}",
-                           "tasks=[tiny_last_word]", f"task_paths=[{TASKS}]", "modes=[none,'iters=2']",
-                           f"out_dir={tmp_path}", "device=cpu"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_eval_py_action_lm_eval_writes_every_mode_asked(checkpoints, tmp_path, monkeypatch, capsys):
+    code = run_command("eval.py", ["action=lm_eval", f"ckpt={checkpoints['attractor']}", "tasks=[tiny_last_word]",
+                                   f"task_paths=[{TASKS}]", "modes=[none,'iters=2']", f"out_dir={tmp_path}",
+                                   "device=cpu"], monkeypatch)
+    out = capsys.readouterr()
+    assert code == 0, out.err[-2000:]
     saved = json.loads((tmp_path / "lm_eval.json").read_text())
     assert saved["modes"] == ["none", "iters=2"] and set(saved["runs"]) == {"none", "iters=2"}
-    assert "| none |" in done.stdout and "tiny_last_word acc" in done.stdout
+    assert "| none |" in out.out and "tiny_last_word acc" in out.out
 
 
 def test_action_sample_prints_generate_untils_greedy_text(checkpoints, capsys):
@@ -277,14 +276,13 @@ def test_bad_inputs_get_clear_errors(checkpoints, corpus, tmp_path):
         AttractorLM(str(checkpoints["looped"]), prefix="the")
 
 
-def test_eval_py_refuses_what_lm_eval_would_ignore(checkpoints, tmp_path):
+def test_eval_py_refuses_what_lm_eval_would_ignore(checkpoints, tmp_path, monkeypatch, capsys):
     eval_cli = load_eval_py()
     args = {"external": [], "test_data": None, "segments": None, "split": "test", "mode": "none", "out_dir": None}
     with pytest.raises(ValueError, match=r"mode: chooses action=sample's mode; action=lm_eval scores every mode"):
         eval_cli.lm_eval(checkpoints["attractor"], args)
     with pytest.raises(ValueError, match="tasks: name at least one harness task"):
         run_harness(checkpoints["attractor"], [], tmp_path)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    done = subprocess.run([sys.executable, "eval.py", f"ckpt={checkpoints['attractor']}", "tasks=[tiny_choice]"],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode != 0 and "tasks: names lm-evaluation-harness tasks" in done.stderr + done.stdout
+    code = run_command("eval.py", [f"ckpt={checkpoints['attractor']}", "tasks=[tiny_choice]"], monkeypatch)
+    out = capsys.readouterr()
+    assert code != 0 and "tasks: names lm-evaluation-harness tasks" in out.err + out.out

@@ -1,9 +1,6 @@
 """The LM evaluator scores the held-out test split by default (val only when asked), and says which."""
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ from attractor.evaluation.lm import evaluate_lm_checkpoint
 from attractor.models import build_model
 from attractor.tasks.config import validate_run
 from attractor.tasks.harness import build_datamodule, datamodule_class
-from tests.conftest import compose_run
+from tests.conftest import compose_run, run_command
 
 SEQ = 16
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,13 +53,11 @@ def test_unknown_split_is_an_error(checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("split", [None, "val"])
-def test_eval_py_passes_split_to_the_lm_evaluator(checkpoint, tmp_path, split):
+def test_eval_py_passes_split_to_the_lm_evaluator(checkpoint, tmp_path, split, monkeypatch, capsys):
     path, dm = checkpoint
-    cmd = [sys.executable, str(ROOT / "eval.py"), f"ckpt={path}", f"out_dir={tmp_path}", "device=cpu",
-           "modes=[solver]", *([f"split={split}"] if split else [])]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code = run_command("eval.py", [f"ckpt={path}", f"out_dir={tmp_path}", "device=cpu", "modes=[solver]",
+                                   *([f"split={split}"] if split else [])], monkeypatch)
+    assert code == 0, capsys.readouterr().err[-2000:]
     saved = json.loads((tmp_path / "eval.json").read_text())
     scored = split or "test"  # configs/eval.yaml's default
     assert saved["split"] == scored and saved["n_windows"] == len({"test": dm.test_set, "val": dm.val_set}[scored])

@@ -1,31 +1,27 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.data import Subset
 
 from attractor.config import ConfigError, from_mapping
-from attractor.decoding.weights import WeightSpec
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import puzzle_test_set, score
-from attractor.evaluation.scaling import VERIFIERS, ScalingConfig, collect, external_for, run_scaling
-from attractor.evaluation.scaling_energies import sharpness
-from attractor.evaluation.scaling_particles import NoiseConfig, check_scalable, initial_states, latent_map, proposal
-from attractor.evaluation.scaling_select import Cloud, breadth_rows, choices, methods
+from attractor.evaluation.scaling.config import ScalingConfig
+from attractor.evaluation.scaling.energies import sharpness
+from attractor.evaluation.scaling.particles import NoiseConfig, check_scalable, initial_states, latent_map, proposal
+from attractor.evaluation.scaling.run import VERIFIERS, collect, external_for, run_scaling
+from attractor.evaluation.scaling.select import Cloud, breadth_rows, choices, methods
 from attractor.models import build_model
+from attractor.particles.weights import WeightSpec
 from attractor.tasks.config import validate_run
 from attractor.tasks.harness import build_datamodule, datamodule_class, train
 from attractor.tasks.puzzle import PUZZLES
-from tests.conftest import compose_run
+from tests.conftest import compose_run, run_command
 
 TINY = ["experiment=sudoku_smoke", "model.dim=16", "model.n_heads=2", "logger=none", "eval_after_fit=false",
         "task.data.n_train=64", "task.data.n_test=12", "task.batch_size=16", "task.data.blanks=6"]
 SPEC = PUZZLES["sudoku"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(overrides):
@@ -208,16 +204,16 @@ def test_test_data_generates_another_test_set_at_the_models_size(trained, tmp_pa
         assert err.value.key == "test_data"
 
 
-def test_eval_py_scale_action_writes_the_report(trained, tmp_path):
+def test_eval_py_scale_action_writes_the_report(trained, tmp_path, monkeypatch, capsys):
     ckpt, _, _ = trained
-    cmd = [sys.executable, str(ROOT / "eval.py"), "action=scale", f"ckpt={ckpt}", f"out_dir={tmp_path}",
-           "scaling.depths=[1,2]", "scaling.ks=[1,2]", "scaling.breadth_depths=[2]", "scaling.energies=[nll]",
-           "scaling.plot_methods=[]"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"}, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code = run_command("eval.py", ["action=scale", f"ckpt={ckpt}", f"out_dir={tmp_path}", "scaling.depths=[1,2]",
+                                   "scaling.ks=[1,2]", "scaling.breadth_depths=[2]", "scaling.energies=[nll]",
+                                   "scaling.plot_methods=[]"], monkeypatch)
+    out = capsys.readouterr()
+    assert code == 0, out.err[-2000:]
     report = json.loads((tmp_path / "test" / "scaling.json").read_text())
     assert [r["depth"] for r in report["depth"]] == ["iters=1", "iters=2"]
-    assert "K=2 @ iters=2" in proc.stdout and "model's own (solver)" in proc.stdout
+    assert "K=2 @ iters=2" in out.out and "model's own (solver)" in out.out
 
 
 def test_q_halt_energy_is_minus_log_probability_of_solved_and_every_weighting_accepts_it():

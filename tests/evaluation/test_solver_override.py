@@ -1,9 +1,4 @@
 """Changing when the solve stops at inference (eval.py solver.tol / solver.max_iter)."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -11,6 +6,7 @@ from attractor.config import ConfigError
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import evaluate_checkpoint
 from tests.checkpoints import run_config, save_checkpoint
+from tests.conftest import run_command
 
 TINY = ["experiment=sudoku_smoke", "model.dim=16", "model.n_heads=2", "task.data.n_train=16", "task.data.n_val=4",
         "task.data.n_test=8", "task.data.blanks=6", "solver.max_iter=12", "solver.tol=1e-6"]
@@ -48,9 +44,7 @@ def test_bad_overrides_name_their_key(ckpt, solver, key):
         load_checkpoint(path, solver=solver)
 
 
-def test_eval_py_refuses_a_solver_override_it_would_ignore(ckpt):
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    done = subprocess.run([sys.executable, "eval.py", "action=scale", f"ckpt={ckpt[0]}", "solver.tol=0.1"], cwd=root,
-                          env=env, capture_output=True, text=True)
-    assert done.returncode != 0 and "solver: changes the solve eval.py scores" in done.stderr + done.stdout
+def test_eval_py_refuses_a_solver_override_it_would_ignore(ckpt, monkeypatch, capsys):
+    code = run_command("eval.py", ["action=scale", f"ckpt={ckpt[0]}", "solver.tol=0.1"], monkeypatch)
+    out = capsys.readouterr()
+    assert code != 0 and "solver: changes the solve eval.py scores" in out.err + out.out

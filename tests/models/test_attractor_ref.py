@@ -1,8 +1,6 @@
 """The reference recipe as options of model=attractor: per-sublayer bounded gates, the scaled
 initialisation, a deterministic map, the preset, and the parity script's refusal without a checkout."""
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -10,10 +8,10 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from attractor import build_model
-from attractor.config import ConfigError, compose
+from attractor.compose import compose
+from attractor.config import ConfigError
 from attractor.nn.block import SublayerGate
 from benchmarks import parity
-from tests.conftest import ROOT
 
 REF = dict(name="attractor", vocab_size=65, max_len=16, dim=64, n_heads=4, backbone_layers=2, f_layers=2,
            map="gated_sublayers", gate_init=0.25, init="scaled", causal=True)
@@ -126,9 +124,10 @@ def test_preset_builds_the_reference_recipe_and_trains_its_gates():
         assert gate.logit.grad is not None and gate.logit.grad.abs().sum() > 0
 
 
-def test_parity_script_explains_a_missing_reference_checkout():
-    done = subprocess.run([sys.executable, "benchmarks/parity.py"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 2 and "no --reference given" in done.stderr
+def test_parity_script_explains_a_missing_reference_checkout(capsys):
+    with pytest.raises(SystemExit) as done:
+        parity.main([])
+    assert done.value.code == 2 and "no --reference given" in capsys.readouterr().err
 
 
 def test_parity_script_refuses_a_folder_that_is_not_the_reference(tmp_path):

@@ -1,4 +1,5 @@
 import copy
+import random
 
 import pytest
 import torch
@@ -22,14 +23,31 @@ def _model(name, **overrides):
     return build_model({**BASE, **MODELS[name], **overrides})
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_build_from_dict_and_dictconfig_gives_logits(name):
-    tokens = torch.randint(0, 13, (3, 16))
-    for cfg in ({**BASE, **MODELS[name]}, OmegaConf.create({**BASE, **MODELS[name]})):
+EVERY_MODEL = {**MODELS, "trm": dict(name="trm", n_layers=1, h_cycles=2, l_cycles=2),
+               "trm_deq": dict(name="trm_deq", n_layers=1, h_cycles=2)}
+STATS = {"transformer": set(), "looped": {"iterations"},
+         "attractor": {"iterations", "abs_residual", "rel_residual", "converged", "diverged"},
+         "trm": {"iterations", "q_halt"}, "trm_deq": {"iterations", "q_halt", "converged", "diverged"}}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_MODEL))
+def test_build_from_dict_and_dictconfig_gives_the_same_model(name):
+    """A plain dict and a DictConfig build the same model (same weights, same logits bit for bit),
+    whose logits depend on the tokens, with the solver statistics of its kind."""
+    tokens = torch.randint(1, 13, (3, 16))
+    changed = tokens.clone()
+    changed[:, 0] = tokens[:, 0] % 12 + 1
+    outs = []
+    for cfg in ({**BASE, **EVERY_MODEL[name]}, OmegaConf.create({**BASE, **EVERY_MODEL[name]})):
         torch.manual_seed(0)
-        out = build_model(cfg)(tokens)
-        assert out.logits.shape == (3, 16, 13)
-    assert (out.stats == {}) == (name == "transformer")
+        model = build_model(cfg).eval()
+        with torch.no_grad():
+            outs.append((model(tokens), model(changed)))
+    (out, out_changed), (again, _) = outs
+    assert out.logits.shape == (3, 16, 13) and torch.isfinite(out.logits).all()
+    assert torch.equal(out.logits, again.logits)
+    assert not torch.allclose(out.logits, out_changed.logits)
+    assert STATS[name] <= set(out.stats) and (out.stats == {}) == (name == "transformer")
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -159,11 +177,26 @@ def test_attractor_implicit_gradient_matches_unrolled_in_float64():
 
 @pytest.mark.parametrize("f_norm", ["weight", "spectral"])
 def test_normalised_map_trains_and_stays_consistent_within_a_forward(f_norm):
-    model = _model("attractor", f_norm=f_norm, solver={"tol": 1e-5, "max_iter": 40})
+    """Every evaluation of f in one forward reads the same normalised weight (the one tensor, so
+    spectral norm's power iteration cannot move f between iterations), the solve converges on that
+    one map, and the normalisation's parameters get gradients."""
+    model = _model("attractor", f_norm=f_norm, solver={"tol": 1e-5, "max_iter": 40}).train()
+    linears = [m for m in model.f_blocks.modules() if isinstance(m, torch.nn.Linear)]
+    seen = {id(m): [] for m in linears}
+    hooks = [m.register_forward_pre_hook(lambda m, args: seen[id(m)].append(m.weight)) for m in linears]
     out = model(torch.randint(0, 13, (2, 16)))
+    for hook in hooks:
+        hook.remove()
+    calls = out.stats["iterations"].max().item()
+    for weights in seen.values():
+        assert len(weights) >= calls > 1
+        assert all(w is weights[0] for w in weights), "f changed within one forward"
     out.logits.sum().backward()
     assert out.stats["converged"].all()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.f_blocks.named_parameters() if "original" in n)
+    # Outside a forward the weight is recomputed at every read: what the forward's caching prevents.
+    if f_norm == "spectral":
+        assert not torch.equal(linears[0].weight, linears[0].weight)
 
 
 def test_jacobian_regulariser_adds_differentiable_aux_loss():
@@ -174,6 +207,16 @@ def test_jacobian_regulariser_adds_differentiable_aux_loss():
     assert model.f_blocks.blocks[0].mlp.down.weight.grad.abs().sum() > 0
     model.eval()
     assert model(torch.randint(0, 13, (2, 16))).aux_loss is None
+
+
+def test_jacobian_penalty_runs_on_the_configured_fraction_of_training_steps():
+    model = _model("attractor", solver={"jac_reg_weight": 0.5, "jac_reg_freq": 0.0}).train()
+    tokens = torch.randint(0, 13, (2, 16))
+    assert model(tokens).aux_loss is None
+    model = _model("attractor", solver={"jac_reg_weight": 0.5, "jac_reg_freq": 0.25}).train()
+    random.seed(0)
+    penalised = [model(tokens).aux_loss is not None for _ in range(80)]
+    assert 0.1 < sum(penalised) / len(penalised) < 0.4
 
 
 def test_map_is_deterministic_in_training_with_dropout():

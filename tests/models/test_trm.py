@@ -107,6 +107,22 @@ def test_eqr_noise_only_in_training_unless_asked():
     torch.testing.assert_close(quiet(t).logits, quiet(t).logits, rtol=0, atol=0)
 
 
+def test_init_seed_fixes_the_random_starts_of_evaluation():
+    """Evaluation draws random initial latents from ``init_seed``: the same seed scores the same,
+    another seed starts elsewhere; training draws fresh ones every time."""
+    t = tokens()
+    model = make(latent_init="random").eval()
+    same_seed = make(latent_init="random").eval()
+    other_seed = make(latent_init="random", init_seed=1).eval()
+    start = model.initial_state(torch.zeros(3, LEN, 16))
+    assert torch.equal(start, same_seed.initial_state(torch.zeros(3, LEN, 16)))
+    assert not torch.allclose(start, other_seed.initial_state(torch.zeros(3, LEN, 16)))
+    assert torch.equal(model(t).logits, same_seed(t).logits)
+    assert not torch.allclose(model(t).logits, other_seed(t).logits)
+    model.train()
+    assert not torch.equal(model.initial_state(torch.zeros(3, LEN, 16)), model.initial_state(torch.zeros(3, LEN, 16)))
+
+
 def test_random_initial_latents_have_the_configured_scale():
     model = make(latent_init="random", init_std=2.0).train()
     x = torch.zeros(64, LEN, 16)

@@ -13,11 +13,25 @@ def _contractive_problem(seed: int = 0, dim: int = 12, batch: int = 3):
     return weight, x, (lambda z: torch.tanh(z @ weight.T + x))
 
 
-def _weight_grad(cfg: SolverConfig) -> torch.Tensor:
+def _weight_grad(cfg: SolverConfig, scale: float = 1.0) -> torch.Tensor:
     weight, x, f = _contractive_problem()
     eq = solve(f, torch.zeros_like(x), cfg)
-    (eq.z.sin().sum()).backward()
+    (scale * eq.z.sin().sum()).backward()
     return weight.grad
+
+
+def test_adjoint_stop_mode_is_the_adjoint_residual_absolute_or_relative():
+    """``b_stop_mode``: the implicit adjoint stops on ||r|| (abs) or ||r|| / ||g|| (rel). Scaling
+    the loss by 1000 scales g: the relative rule stops at the same point (same relative error), the
+    absolute one iterates on to a far more accurate gradient."""
+    def error(mode: str, scale: float) -> float:
+        exact = _weight_grad(SolverConfig(max_iter=80, tol=1e-12, b_tol=1e-13, b_max_iter=200), scale)
+        loose = _weight_grad(SolverConfig(max_iter=80, tol=1e-12, b_solver="fixed_point_iter", b_tol=1e-2,
+                                          b_max_iter=200, b_stop_mode=mode), scale)
+        return ((loose - exact).norm() / exact.norm()).item()
+
+    assert error("rel", 1e3) == pytest.approx(error("rel", 1.0), rel=1e-6) and error("rel", 1.0) > 1e-4
+    assert error("abs", 1e3) < 1e-2 * error("rel", 1e3)
 
 
 @pytest.mark.parametrize("name", ["anderson", "broyden", "fixed_point_iter"])

@@ -1,5 +1,6 @@
 """ACT halting, its targets, stablemax cross-entropy, and accuracy per segment count."""
 import math
+import warnings
 
 import pytest
 import torch
@@ -69,3 +70,50 @@ def test_score_reports_accuracy_per_segment_and_when_halted():
         model.q_head.bias.fill_(5.0)  # everybody halts after the first segment
     row = score(model, PUZZLES["sudoku"], data, "solver", 4, "cpu", segments=3)
     assert row["halted"]["mean_segments"] == 1 and row["halted"]["exact_acc"] == row["by_segment"][0]["exact_acc"]
+
+
+def _act_task():
+    """A TRM puzzle task with ACT (3 segments) and one training batch, outside a Trainer."""
+    from attractor.tasks.config import validate_run
+    from attractor.tasks.harness import build_datamodule, build_module
+    from tests.conftest import compose_run
+
+    run = validate_run(compose_run(["experiment=sudoku_smoke", "model=trm", "model.dim=16", "model.n_heads=2",
+                                    "model.h_cycles=1", "model.l_cycles=1", "train.act=true",
+                                    "train.supervision_steps=3", "logger=none", "task.data.n_train=8",
+                                    "task.data.n_test=8", "task.batch_size=8"]))
+    dm = build_datamodule(run)
+    dm.setup("fit")
+    return build_module(run), next(iter(dm.train_dataloader()))
+
+
+def _act_loss(task, batch) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a Trainer: nothing to log to
+        return task.training_step(batch, 0).item()
+
+
+def test_q_loss_weight_scales_the_q_heads_loss():
+    task, batch = _act_task()
+    losses = {}
+    for weight in (0.0, 1.0, 2.0):
+        task.run.train.q_loss_weight = weight
+        losses[weight] = _act_loss(task, batch)
+    assert losses[1.0] > losses[0.0]
+    assert losses[2.0] - losses[0.0] == pytest.approx(2 * (losses[1.0] - losses[0.0]), rel=1e-4)
+
+
+def test_halt_exploration_makes_samples_run_past_a_confident_halt():
+    task, batch = _act_task()
+    with torch.no_grad():
+        task.model.q_head.bias.fill_(5.0)  # every sample wants to halt after its first segment
+    forward, calls = task.model.forward, []
+    task.model.forward = lambda *a, **kw: (calls.append(1), forward(*a, **kw))[1]
+
+    def segments_run(probability: float) -> int:
+        task.run.train.halt_exploration = probability
+        calls.clear()
+        _act_loss(task, batch)
+        return len(calls)
+
+    assert segments_run(0.0) == 1 and segments_run(1.0) >= 2  # exploring: a minimum drawn from [2, 3]

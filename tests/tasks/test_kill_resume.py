@@ -24,7 +24,7 @@ import torch
 
 from attractor.tasks.checkpoint_io import AtomicCheckpointIO
 from attractor.tasks.config import validate_run
-from attractor.tasks.harness import build_trainer, datamodule_class
+from attractor.tasks.harness import datamodule_class, train
 from tests.conftest import compose_run
 from tests.tasks.kill_train import EVERY, MAX_STEPS
 
@@ -48,10 +48,24 @@ def half_write(then):
     return _write
 
 
-def test_the_trainer_writes_checkpoints_with_the_atomic_plugin(tmp_path):
-    cfg = compose_run(["experiment=sudoku_smoke", "logger=none"])
-    trainer = build_trainer(validate_run(cfg, datamodule_class(cfg.task.name)), tmp_path)
-    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+def test_every_checkpoint_of_a_training_run_goes_through_the_atomic_plugin(tmp_path, monkeypatch):
+    """Lightning writes through the trainer's checkpoint plugin: the harness must hand it ours, or
+    a kill during a write can tear ``last.ckpt`` (the tests below)."""
+    written = []
+    save = AtomicCheckpointIO.save_checkpoint
+
+    def recording(self, checkpoint, path, storage_options=None):
+        written.append(Path(path).name)
+        save(self, checkpoint, path, storage_options)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", recording)
+    cfg = compose_run(["experiment=sudoku_smoke", "model.dim=32", "model.n_heads=2", "logger=none",
+                       "eval_after_fit=false", "train.max_steps=2", "train.val_every_steps=1",
+                       "train.checkpoint_every_steps=1", "task.data.n_train=16", "task.data.n_test=8",
+                       "task.batch_size=8"])
+    train(validate_run(cfg, datamodule_class(cfg.task.name)), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert set(written) == {"best.ckpt", "last.ckpt"} and written.count("last.ckpt") == 3  # steps 1, 2, final
 
 
 def test_a_failed_checkpoint_write_leaves_the_last_checkpoint_whole(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from lightning.pytorch.callbacks import Callback
 
 from attractor.config import ConfigError
 from attractor.evaluation.checkpoint import CheckpointError, load_checkpoint, load_weights
-from attractor.evaluation.probes import ValidationWeights
+from benchmarks.probes import ValidationWeights
 from attractor.evaluation.puzzle import evaluate_checkpoint
 from attractor.models import build_model
 from attractor.tasks.config import validate_run

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from attractor.decoding.analysis import auroc, correct_vs_k, energy_auroc, paired_sign_test, particle_energies
-from attractor.decoding.weights import WeightSpec
+from attractor.decoding.analysis import correct_vs_k, energy_auroc, particle_energies
+from attractor.particles.weights import WeightSpec
+from attractor.stats import auroc, paired_sign_test
 
 Rows = list[dict[str, bool]]
 """Per question, whether each method is right (one dict per question, in record order)."""

@@ -1,14 +1,22 @@
 """A tiny random Hugging Face causal LM with a locally trained tokenizer, built with no download.
 
-For tests, the cost benchmark and a smoke run of the CLI: it exercises the real ``transformers``
-path (config, save, reload from a local folder, batched ``generate``) at toy size.
+For tests, the decoding cost benchmark and a smoke run of ``python -m attractor.decoding run``: it
+exercises the real ``transformers`` path (config, save, reload from a local folder, batched
+``generate``) at toy size.
+
+    python benchmarks/tiny_hf.py /tmp/tiny      # a model folder for --model-path (docs/decoding.md)
 """
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+
+if __package__ in (None, ""):  # run as `python benchmarks/X.py`: put the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def save_tiny_llama(
@@ -53,3 +61,16 @@ def save_tiny_llama(
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folder", type=Path, help="where to save the model and its tokenizer")
+    from attractor.decoding.arithmetic import generate_problems
+
+    corpus = [f"Q: {q.question}\nA: {q.solution}" for q in generate_problems(500)]
+    print(save_tiny_llama(p.parse_args().folder, corpus))
+
+
+if __name__ == "__main__":
+    main()

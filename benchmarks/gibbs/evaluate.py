@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from attractor.decoding.analysis import correct_vs_k, paired_sign_test
+from attractor.decoding.analysis import correct_vs_k
 from attractor.decoding.answers import extract_answer
 from attractor.decoding.arithmetic import TEMPLATE
 from attractor.decoding.config import DecodeConfig
@@ -18,11 +18,11 @@ from attractor.decoding.datasets import build_prompt
 from attractor.decoding.plots import plot_run
 from attractor.decoding.runner import read_records, run_decoding
 from attractor.decoding.samplers import HFSampler, NativeSampler, SamplingParams
-from attractor.decoding.synthetic import read_heldout
-from attractor.decoding.weights import WeightSpec
 from attractor.evaluation.lm import load_lm
 from attractor.io import write_json, write_text
-from attractor.stats import wilson_interval
+from attractor.particles.weights import WeightSpec
+from attractor.stats import paired_sign_test, wilson_interval
+from benchmarks.gibbs.corpus import read_heldout
 
 
 def native_sampler(ckpt: str | Path, hidden_module: str | None = None, device: str = "cpu") -> NativeSampler:

@@ -1,5 +1,5 @@
 """The synthetic-task experiment's data: a corpus to train a char-level LM of ours with ``train.py``
-and held-out problems to decode (decoding them: ``synthetic_eval``).
+and held-out problems to decode (decoding them: ``evaluate``).
 
 Held-out problems come from another seed and are deduplicated against the training questions, so
 accuracy measures arithmetic the model has to carry out, not lines it has memorised. With
@@ -98,7 +98,7 @@ def read_heldout(corpus_dir: str | Path, limit: int | None = None, split: str = 
         raise KeyError(f"split: {split!r} is not one of {', '.join(SPLIT_FILES)}")
     path = Path(corpus_dir) / SPLIT_FILES[split]
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no held-out problems; write the corpus first (synthetic-corpus)")
+        raise FileNotFoundError(f"{path}: no held-out problems; write the corpus first (benchmarks/synthetic_decoding.py corpus)")
     problems = [Problem(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
     return problems[:limit]
 

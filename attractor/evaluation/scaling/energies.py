@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from attractor.decoding.energies import nll, psd_spectral_entropy, token_entropy
-from attractor.evaluation.scaling_particles import latent_map
+from attractor.particles.energies import nll, psd_spectral_entropy, token_entropy
+from attractor.evaluation.scaling.particles import latent_map
 from attractor.models import SequenceModel
 from attractor.models.output import ModelOutput
 from attractor.solvers import hutchinson_frobenius, spectral_radius

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from attractor.decoding.weights import WeightSpec, boltzmann, inverse_power, parse_weight_spec, uniform
+from attractor.particles.weights import WeightSpec, boltzmann, inverse_power, parse_weight_spec, uniform
 
 
 def test_boltzmann_hand_case_and_beta_zero():

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from attractor.decoding.weights import WeightSpec
+from attractor.particles.weights import WeightSpec
 
 Answer = str | None
 

@@ -1,6 +1,7 @@
 """Checks that a training path did what it claims: the loss fell, validation scored the averaged
-weights, and a checkpoint gives back the same model. Used by the trust tests and by
-``benchmarks/trust_matrix.py``, which runs every preset through them."""
+weights, and a checkpoint gives back the same model. Used by the trust and preset tests and by
+``benchmarks/trust_matrix.py``, which runs every preset through them (not part of the package:
+nothing a user runs needs them)."""
 from __future__ import annotations
 
 import math

@@ -3,36 +3,34 @@
     python eval.py action=scale ckpt=outputs/RUN/checkpoints/last.ckpt [scaling.ks=[1,4,16]]
         [external=[../shared/data/sudoku/magictour_top1465.txt]] [test_data={blanks: null}] [max_items=...]
 
-Options live in the ``scaling`` config group (``configs/scaling/default.yaml``). Writes, per dataset,
+Options: the ``scaling`` config group (``ScalingConfig``, in ``config.py``). Writes, per dataset,
 ``scaling.json`` (accuracy per (K, depth, energy, weighting) with Wilson 95% intervals, the depth
 sweep with per-item residuals, the model's own single-trajectory accuracy) and three figures. See
 docs/scaling.md.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from attractor.config import ConfigError, from_mapping, require
+from attractor.config import from_mapping
 from attractor.data import maze, sudoku
-from attractor.decoding.analysis import auroc
-from attractor.decoding.weights import WeightSpec, parse_weight_spec
 from attractor.evaluation.checkpoint import load_checkpoint
 from attractor.evaluation.puzzle import external_dataset, puzzle_test_set, score
-from attractor.evaluation.scaling_energies import ENERGIES, UNIVERSAL_ENERGIES, equilibrium_energies
-from attractor.evaluation.scaling_particles import (Depth, Halting, NoiseConfig, check_scalable, depth_label,
-                                                    initial_states, solve_particles)
-from attractor.evaluation.scaling_plots import plot_accuracy_vs_residual, plot_equal_compute, plot_histograms
-from attractor.evaluation.scaling_select import Cloud, accuracy, breadth_rows, methods
+from attractor.evaluation.scaling.config import ScalingConfig
+from attractor.evaluation.scaling.energies import equilibrium_energies
+from attractor.evaluation.scaling.particles import Depth, NoiseConfig, check_scalable, depth_label, initial_states, solve_particles
+from attractor.evaluation.scaling.plots import plot_accuracy_vs_residual, plot_equal_compute
+from attractor.evaluation.scaling.select import Cloud, accuracy, breadth_rows, methods
 from attractor.io import write_json
 from attractor.models import Attractor, SequenceModel
+from attractor.particles.plots import plot_energy_histograms
+from attractor.stats import auroc
 from attractor.tasks.puzzle import PUZZLES, PuzzleSpec, grid_metrics
 
 # The external check behind the `verifier` upper-bound row: Sudoku rules and givens; maze path validity.
@@ -40,58 +38,6 @@ VERIFIERS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "sudoku": sudoku.valid,
     "maze": lambda pred, inputs: maze.correct(pred, inputs).to(pred.device),
 }
-
-
-@dataclass
-class ScalingConfig:
-    """Every option of a scaling run (the `scaling` config group)."""
-
-    depths: list = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, "halt"])
-    # iteration budgets of the single-trajectory depth sweep ("halt": adaptive, attractor only)
-    ks: list = field(default_factory=lambda: [1, 2, 4, 8, 16])  # particles per puzzle (prefixes of the largest)
-    breadth_depths: list = field(default_factory=lambda: [16, "halt"])  # iteration budget of each particle
-    halt_tol: float = 1e-4  # adaptive halting: residual (the checkpoint's stop mode) below this
-    halt_max_iter: int = 1000  # adaptive halting: most evaluations of f
-    noise: NoiseConfig = field(default_factory=NoiseConfig)  # how the K initial states differ
-    include_proposal: bool = True  # particle 0 is the unperturbed proposal (so K = 1 is the model itself)
-    energies: list = field(default_factory=lambda: list(UNIVERSAL_ENERGIES))  # see scaling_energies.py (+ q_halt: trm, trm_deq)
-    weights: list = field(default_factory=lambda: [{"name": "boltzmann", "beta": 1.0, "standardize": True},
-                                                   {"name": "inverse_power", "p": 2.0}, {"name": "uniform"}])
-    power_iters: int = 20  # power-iteration steps of the spectral radius
-    probes: int = 4  # Hutchinson probes of the Frobenius estimate
-    max_batch: int = 2048  # most particles solved together
-    seed: int = 0  # seed of the initial-state noise
-    plot_methods: list = field(default_factory=list)  # method labels drawn in the equal-compute plot ([]: all)
-    weightings: list[WeightSpec] = field(init=False)
-
-    def __post_init__(self) -> None:
-        for key in ("depths", "breadth_depths"):
-            bad = [d for d in getattr(self, key) if d != "halt" and not (isinstance(d, int) and d >= 1)]
-            require(not bad, key, f"entries must be integers >= 1 or 'halt', got {bad}")
-        require(all(isinstance(k, int) and k >= 1 for k in self.ks) and self.ks, "ks",
-                f"must be a non-empty list of integers >= 1, got {self.ks}")
-        self.ks = sorted(set(self.ks))
-        bad = [e for e in self.energies if e not in ENERGIES]
-        require(not bad, "energies", f"unknown {bad}; valid: {list(ENERGIES)}")
-        require(self.halt_tol > 0, "halt_tol", f"must be > 0, got {self.halt_tol}")
-        for key in ("halt_max_iter", "power_iters", "probes", "max_batch"):
-            require(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
-        try:
-            self.weightings = [parse_weight_spec(w) for w in self.weights]
-        except KeyError as err:
-            raise ConfigError("weights", str(err.args[0])) from None
-        labels = [m.label for m in methods(self.energies, self.weightings)]
-        unknown = [m for m in self.plot_methods if m not in labels]
-        require(not unknown, "plot_methods", f"{unknown} are not methods of this config; valid: {labels}")
-
-    @property
-    def halting(self) -> Halting:
-        return Halting(self.halt_tol, self.halt_max_iter)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("weightings")
-        return d
 
 
 @torch.no_grad()
@@ -203,7 +149,9 @@ def write_figures(report: Mapping[str, Any], figures: Mapping[str, Any], cfg: Sc
     plot_equal_compute(fixed, report["breadth"], shown, folder / report["plots"]["equal_compute"], title)
     plot_accuracy_vs_residual(*figures["pooled"], folder / report["plots"]["accuracy_vs_residual"])
     if figures["last"] is not None and figures["last"].energies:
-        plot_histograms(figures["last"].energies, figures["last"].correct, folder / report["plots"]["energy_histograms"])
+        last = figures["last"]
+        plot_energy_histograms({name: v.flatten().tolist() for name, v in last.energies.items()},
+                               last.correct.flatten().tolist(), folder / report["plots"]["energy_histograms"])
 
 
 def external_for(path: str, run, ckpt: str | Path) -> Dataset:

@@ -1,6 +1,6 @@
 """Choosing one answer per puzzle from its K particles, and scoring every choice on the same particles.
 
-Selectors (all from ``attractor.decoding.selection``, the implementation the LM decoder uses):
+Selectors (all from ``attractor.particles.selection``, the implementation the LM decoder uses):
 ``majority`` (most frequent grid), ``lowest_energy[E]`` (the grid of the lowest-energy particle),
 ``gibbs[E|w]`` (the grid whose particles carry the most weight w(E): exp(-beta E), E^-p, or
 uniform, which is majority vote computed through the weighted vote). ``proposal`` is particle 0
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from attractor.decoding.selection import lowest_energy, majority_vote, weighted_vote
-from attractor.decoding.weights import WeightSpec
+from attractor.particles.selection import lowest_energy, majority_vote, weighted_vote
+from attractor.particles.weights import WeightSpec
 from attractor.stats import wilson_interval
 
 

@@ -3,16 +3,13 @@ variant), disjoint splits, and the whole command at toy size (training with snap
 decoding, HF export and agreement, report)."""
 import json
 
-import numpy as np
 import pytest
-from scipy.stats import mannwhitneyu
 
-from attractor.decoding.analysis import auroc
 from attractor.decoding.arithmetic import ArithmeticConfig
-from attractor.decoding.selection import select_all
-from attractor.decoding.study import choose_on_dev, mcnemar, paired_bootstrap, pick_snapshot, score_test
-from attractor.decoding.synthetic import CorpusSpec, read_heldout, write_corpus
-from attractor.decoding.weights import WeightSpec
+from attractor.particles.selection import select_all
+from benchmarks.gibbs.study import choose_on_dev, mcnemar, paired_bootstrap, pick_snapshot, score_test
+from benchmarks.gibbs.corpus import CorpusSpec, read_heldout, write_corpus
+from attractor.particles.weights import WeightSpec
 
 WEIGHTS = [WeightSpec("inverse_power", {"p": 2.0}), WeightSpec("boltzmann", {"beta": 10.0}), WeightSpec("uniform")]
 
@@ -25,16 +22,6 @@ def test_mcnemar_hand_worked_table():
     assert mcnemar(rows, "a", "b") == {"wins": 8, "losses": 1, "p": pytest.approx(20 / 512)}
     assert mcnemar(rows, "b", "a") == {"wins": 1, "losses": 8, "p": pytest.approx(20 / 512)}
     assert mcnemar(rows, "a", "a") == {"wins": 0, "losses": 0, "p": 1.0}
-
-
-def test_auroc_hand_worked_and_matches_mann_whitney():
-    # positives 0.35, 0.8 against negatives 0.1, 0.4: 3 of 4 pairs ordered right
-    assert auroc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == pytest.approx(0.75)
-    assert auroc([1.0, 1.0], [True, False]) == pytest.approx(0.5)  # a tie counts half
-    rng = np.random.default_rng(0)
-    scores, labels = rng.integers(0, 5, 200).astype(float), rng.random(200) < 0.3
-    u = mannwhitneyu(scores[labels], scores[~labels]).statistic
-    assert auroc(scores, labels) == pytest.approx(u / (labels.sum() * (~labels).sum()))
 
 
 def test_deepconf_vote_weights_answers_by_confidence():

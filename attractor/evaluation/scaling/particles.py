@@ -34,7 +34,7 @@ class NoiseConfig:
     """How the K initial states of a puzzle differ."""
 
     kind: NoiseKind = "gaussian"  # none | gaussian: z0 + s*rms*eps | random: s*rms*eps | dropout: z0 at rate s
-    scale: float = 0.1  # s: noise std relative to the proposal's RMS, or the backbone's dropout rate
+    scale: float = 0.5  # s: noise std relative to the proposal's RMS, or the backbone's dropout rate
 
     def __post_init__(self) -> None:
         require(self.scale >= 0, "scale", f"must be >= 0, got {self.scale}")

@@ -2,10 +2,9 @@ import json
 
 import pytest
 
-from attractor.decoding.analysis import paired_sign_test
 from attractor.decoding.answers import extract_strict
 from attractor.decoding.arithmetic import ArithmeticConfig, generate_problems
-from attractor.decoding.synthetic import CorpusSpec, read_heldout, train_command, write_corpus
+from benchmarks.gibbs.corpus import CorpusSpec, read_heldout, train_command, write_corpus
 
 SPEC = CorpusSpec(n_train=300, n_eval=100, arithmetic=ArithmeticConfig(steps=1, max_value=20), train_seed=1, eval_seed=2)
 
@@ -37,16 +36,8 @@ def test_bad_specs_and_missing_corpus(tmp_path):
         CorpusSpec(train_seed=3, eval_seed=3)
     with pytest.raises(ValueError, match="n_train"):
         CorpusSpec(n_train=0)
-    with pytest.raises(FileNotFoundError, match="synthetic-corpus"):
+    with pytest.raises(FileNotFoundError, match="synthetic_decoding.py corpus"):
         read_heldout(tmp_path)
-
-
-def test_paired_sign_test_hand_case():
-    a = [True, True, True, False, True]
-    b = [False, False, False, False, True]
-    assert paired_sign_test(a, b) == (3, 0, pytest.approx(0.25))  # 2 * (1/2)^3
-    assert paired_sign_test(b, a)[:2] == (0, 3)
-    assert paired_sign_test([True], [True]) == (0, 0, 1.0)
 
 
 def record(gold, answers, nlls, greedy):
@@ -55,8 +46,8 @@ def record(gold, answers, nlls, greedy):
 
 
 def test_k_table_scores_the_first_k_particles_paired_with_majority():
-    from attractor.decoding.synthetic_eval import k_table, markdown_tables
-    from attractor.decoding.weights import WeightSpec
+    from benchmarks.gibbs.evaluate import k_table, markdown_tables
+    from attractor.particles.weights import WeightSpec
 
     records = [  # q1: wrong majority, lone low-energy right particle; q2: the lowest energy has no answer
         record("7", ["5", "5", "7"], [2.0, 2.0, 0.5], "7"),

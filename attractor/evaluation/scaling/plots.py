@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 
-from attractor.decoding.plots import plot_energy_histograms
 from attractor.plotting import save_figure
 from attractor.stats import wilson_interval
 
@@ -52,13 +51,3 @@ def plot_accuracy_vs_residual(residuals: torch.Tensor, correct: torch.Tensor, pa
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3)
         ax.set(xlabel="log10 final relative residual", ylabel="exact accuracy",
                title="Accuracy vs residual reached (all depths pooled)")
-
-
-def plot_histograms(energies: Mapping[str, torch.Tensor], correct: torch.Tensor, path: Path) -> None:
-    """Energy histograms of right vs wrong equilibria, through the decoding module's figure."""
-    flat = {name: values.flatten().tolist() for name, values in energies.items()}
-    right = correct.flatten().tolist()
-    records = [{"particles": [{"energies": {name: flat[name][j] for name in flat}, "correct": right[j]}
-                              for j in range(len(right))]}]
-    plot_energy_histograms(records, path)
-

@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from attractor.decoding.selection import (
+from attractor.particles.selection import (
     gibbs_weights,
     lowest_energy,
     majority_vote,
@@ -11,7 +11,7 @@ from attractor.decoding.selection import (
     select_all,
     weighted_vote,
 )
-from attractor.decoding.weights import WeightSpec, uniform
+from attractor.particles.weights import WeightSpec, uniform
 
 
 def test_weighted_vote_sums_weight_per_answer_and_skips_missing():
