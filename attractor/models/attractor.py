@@ -10,10 +10,8 @@ The map f(z, c) is ``f_layers`` blocks applied to the injection z + c, in one of
   inside the stack, so the second block sees the first block's gated output.
 - ``normed``: f(z, c) = RMSNorm(B(z + c)), the classic deep-equilibrium form with a bounded state.
 
-Initialisation (``init``): ``gpt2``, N(0, 0.02) with residual output projections divided by
-sqrt(2 * depth); or ``scaled``, the reference's: every matrix and the (tied) embedding truncated
-N(0, 2 / (5 dim)) at 3 sigma, output projections also divided by sqrt(2 * depth). At width 64 the
-embedding std is 0.078 against 0.02, so the tied readout starts with logits four times larger.
+Initialisation (``init``, every model's option: ``SequenceModel.init_weights``): ``gpt2`` or the
+reference's ``scaled``, over the backbone and map blocks' depth.
 
 Inference modes (``mode`` argument, else ``cfg.inference`` in eval, adaptive ``solver`` in training):
 ``solver`` runs to tolerance, ``iters=N`` runs exactly N iterations, ``none`` reads out z0 directly
@@ -79,10 +77,7 @@ class Attractor(SequenceModel):
         elif cfg.map == "normed":
             self.f_out_norm = RMSNorm(cfg.dim)
         depth = cfg.backbone_layers + cfg.f_layers
-        if cfg.init == "scaled":
-            scaled_init(self, depth)
-        else:
-            self.init_weights(depth)
+        self.init_weights(depth)
         if self.proposal is not None:
             nn.init.eye_(self.proposal.weight)
         if cfg.f_norm != "none":
@@ -172,18 +167,6 @@ class Attractor(SequenceModel):
                 if isinstance(module, nn.Linear):
                     module.weight  # noqa: B018 - materialise the cached parametrisation here
             yield
-
-
-def scaled_init(model: SequenceModel, depth: int) -> None:
-    """The reference's ``scaled`` initialisation (after Le Scao et al.): every matrix, the embedding
-    included, truncated N(0, 2 / (5 dim)) at 3 sigma; the residual output projections (attention out,
-    MLP down) divided by sqrt(2 * depth) further. Gates, norms and biases keep their own init."""
-    std = math.sqrt(2 / (5 * model.cfg.dim))
-    for name, p in model.named_parameters():
-        if p.dim() < 2:
-            continue
-        s = std / math.sqrt(2 * depth) if name.endswith(("attn.out.weight", "mlp.down.weight")) else std
-        nn.init.trunc_normal_(p, mean=0.0, std=s, a=-3 * s, b=3 * s)
 
 
 def proposal_loss(proposal: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ class ModelConfig:
     positions: Literal["rotary", "learned"] = "rotary"
     dropout: float = 0.0
     tie_embeddings: bool = True  # unembedding shares the embedding matrix
+    init: Literal["gpt2", "scaled"] = "gpt2"  # gpt2: N(0, 0.02) | scaled: the reference's (models/base.py)
 
     def __post_init__(self) -> None:
         require(self.vocab_size > 0, "vocab_size", f"must be > 0, got {self.vocab_size}")
@@ -78,7 +79,6 @@ class AttractorConfig(ModelConfig):
     map: Literal["gated_residual", "gated_sublayers", "normed"] = "gated_residual"  # form of f, see models/attractor.py
     gate_init: float = 0.1  # initial gate(s) of the gated maps (small = contractive at init)
     gate_max: float = 1.0  # gated_sublayers: upper bound of each gate, sigmoid(.) * gate_max
-    init: Literal["gpt2", "scaled"] = "gpt2"  # gpt2: N(0, 0.02) | scaled: the reference's, see models/attractor.py
     f_norm: Literal["none", "weight", "spectral"] = "none"  # normalisation of f's linear layers
     inference: str = "solver"  # default inference mode: solver | iters=N | none
     solver: SolverConfig = field(default_factory=SolverConfig)

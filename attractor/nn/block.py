@@ -234,15 +234,17 @@ class BlockStack(nn.Module):
         self.blocks = nn.ModuleList(block(cfg) for _ in range(n_layers))
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
-                cache: list[KVCache] | None = None, append: bool = True) -> torch.Tensor:
-        """``cache``: one ``KVCache`` per block (see ``Attention``)."""
+                cache: list[KVCache] | None = None, append: bool = True, first: int | None = None) -> torch.Tensor:
+        """``cache``: one ``KVCache`` per block (see ``Attention``). ``first``: apply only the first
+        this many blocks (an early exit; only their cache layers are read and written)."""
+        blocks = self.blocks if first is None else self.blocks[:first]
         if cache is None:
-            for block in self.blocks:
+            for block in blocks:
                 x = block(x, rope)
             return x
         if len(cache) != len(self.blocks):
             raise ValueError(f"cache has {len(cache)} layers for a stack of {len(self.blocks)} blocks")
-        for block, layer in zip(self.blocks, cache):
+        for block, layer in zip(blocks, cache):
             x = block(x, rope, layer, append)
         return x
 

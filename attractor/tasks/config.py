@@ -14,7 +14,7 @@ import torch
 
 from attractor.config import ConfigError, capped, from_mapping, require, to_plain
 from attractor.models import MODELS, SOLVER_MODELS, Recursive, model_config
-from attractor.models.config import ModelConfig
+from attractor.models.config import ModelConfig, require_inference_mode
 from attractor.solvers import SolverConfig
 
 
@@ -80,6 +80,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 100  # last-checkpoint interval
     log_every_steps: int = 10
     val_max_items: int = 0  # items of the validation split scored at each validation (0 = all)
+    val_modes: list[str] = field(default_factory=list)  # more inference modes scored at each validation, e.g. [none, 'iters=2']: val/<mode>/loss (LMs), val/<mode>/exact_acc (puzzles)
     compile: bool = False  # torch.compile the model
     max_time_s: float = 0.0  # also stop after this much wall time (0 = no limit): equal-time comparisons
     max_cpu_time_s: float = 0.0  # also stop after this much process CPU time: equal compute on a shared machine
@@ -135,6 +136,8 @@ class Run:
     name: str
     ckpt_path: str | None
     eval_after_fit: bool
+    eval_ckpt: Literal["last", "best"]  # the checkpoint the post-fit evaluation scores
+    eval_modes: list[str] | None  # its inference modes (None: the model's sweep)
     raw: dict  # the plain config, saved with checkpoints
 
 
@@ -204,7 +207,7 @@ def apply_debug(raw: dict) -> dict:
 
 
 TOP_LEVEL = {"task", "model", "solver", "optim", "train", "trainer", "logger", "seed", "name", "ckpt_path",
-             "eval_after_fit", "experiment", "debug"}
+             "eval_after_fit", "eval_ckpt", "eval_modes", "experiment", "debug"}
 
 
 def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
@@ -235,6 +238,8 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
     require(train.supervision_steps == 1 or MODELS[model.name][1].carries_state, "train.supervision_steps",
             f"{train.supervision_steps} segments would repeat one computation: a {model.name} restarted from its "
             f"own output with the same input returns the same output; use 1 (or a model that carries state)")
+    for i, mode in enumerate(train.val_modes):
+        require_inference_mode(mode, f"train.val_modes[{i}]")
     trainer = from_mapping(TrainerConfig, raw.get("trainer", {}), "trainer")
     optim = from_mapping(OptimConfig, raw.get("optim", {}), "optim")
     require(trainer.strategy != "fsdp" or optim.ema_decay == 0, "optim.ema_decay",
@@ -244,10 +249,15 @@ def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
             f"ACT halting needs a model with a Q-head (trm, trm_deq); {model.name} has none")
     seed = raw.get("seed", 0)
     require(isinstance(seed, int), "seed", f"expected an integer, got {seed!r}")
+    eval_ckpt, eval_modes = raw.get("eval_ckpt", "last"), raw.get("eval_modes")
+    require(eval_ckpt in ("last", "best"), "eval_ckpt", f"expected 'last' or 'best', got {eval_ckpt!r}")
+    for i, mode in enumerate(eval_modes or []):
+        require_inference_mode(mode, f"eval_modes[{i}]")
     return Run(
         task=task, model=model, solver=solver,
         optim=optim, train=train, trainer=trainer,
         logger=from_mapping(LoggerConfig, raw.get("logger", {}), "logger"),
         seed=seed, name=str(raw.get("name", "run")), ckpt_path=raw.get("ckpt_path"),
-        eval_after_fit=bool(raw.get("eval_after_fit", True)), raw=raw,
+        eval_after_fit=bool(raw.get("eval_after_fit", True)), eval_ckpt=eval_ckpt,
+        eval_modes=None if eval_modes is None else list(eval_modes), raw=raw,
     )

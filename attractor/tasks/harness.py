@@ -172,8 +172,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def resolve_ckpt_path(run: Run, run_dir: Path) -> str | None:
     """``null``: a fresh run (refused if this run directory already holds checkpoints), or, in a
     requeued or restarted job (:func:`is_restart`), its latest checkpoint; ``last``: this run's
-    latest checkpoint; anything else: that file."""
+    latest checkpoint; ``auto``: its latest checkpoint if it has one, else a fresh run (a study's
+    jobs, relaunched); anything else: that file."""
     latest = latest_checkpoint(run_dir)
+    if run.ckpt_path == "auto":
+        return None if latest is None else str(latest)
     if run.ckpt_path is None:
         if latest is not None and not is_restart():
             raise FileExistsError(f"{run_dir} already holds checkpoints: pass ckpt_path=last to resume, "

@@ -117,6 +117,7 @@ class LMTask(SequenceTask):
         require(run.task.causal, "task.causal", "a language model must be causal")
         super().__init__(run)
         self._val_nll = self._val_tokens = 0.0
+        self._val_mode_nll: dict[str, Tensor | float] = {}
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         inputs, labels = batch["inputs"], batch["labels"]
@@ -130,6 +131,7 @@ class LMTask(SequenceTask):
     def on_validation_epoch_start(self) -> None:
         super().on_validation_epoch_start()
         self._val_nll = self._val_tokens = 0.0
+        self._val_mode_nll = dict.fromkeys(self.run.train.val_modes, 0.0)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         inputs, labels = batch["inputs"], batch["labels"]
@@ -137,6 +139,8 @@ class LMTask(SequenceTask):
         self._val_nll = self._val_nll + next_token_nll(out.logits, labels).detach()
         self._val_tokens += labels.numel()
         self.tally_validation(out)
+        for mode in self._val_mode_nll:  # train.val_modes: e.g. the solver removed, over training
+            self._val_mode_nll[mode] = self._val_mode_nll[mode] + next_token_nll(self(inputs, mode=mode).logits, labels).detach()
         if "iterations" in out.stats:
             self.log("val/iterations", out.stats["iterations"].float().mean(), on_epoch=True,
                      batch_size=inputs.shape[0], sync_dist=True)
@@ -147,6 +151,7 @@ class LMTask(SequenceTask):
         super().on_validation_epoch_end()
         loss = float(self._val_nll) / max(self._val_tokens, 1)
         logs = {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0)), "val/score": -loss}
+        logs |= {f"val/{mode}/loss": float(nll) / max(self._val_tokens, 1) for mode, nll in self._val_mode_nll.items()}
         if self.trainer.datamodule is not None:  # None when dataloaders are passed without a datamodule
             logs["val/bpb"] = bits_per_byte(loss, self.trainer.datamodule.meta)
         self.log_dict(logs, on_epoch=True, sync_dist=True, prog_bar=True)

@@ -167,3 +167,9 @@ class PuzzleTask(SequenceTask):
         if "iterations" in out.stats:
             logs["val/iterations"] = out.stats["iterations"].float().mean()
         self.log_dict(logs, on_epoch=True, batch_size=inputs.shape[0], sync_dist=True, prog_bar=True)
+        for mode in self.run.train.val_modes:  # e.g. the solver removed, over training
+            m = grid_metrics(self.spec, segment_outputs(self.model, inputs, self.run.train.supervision_steps, mode)[-1].logits,
+                             inputs, labels)
+            cells = m["cells_right"].sum() / m["cells_scored"].sum().clamp(min=1)
+            self.log_dict({f"val/{mode}/exact_acc": m["solved"].float().mean(), f"val/{mode}/cell_acc": cells},
+                          on_epoch=True, batch_size=inputs.shape[0], sync_dist=True)

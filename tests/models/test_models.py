@@ -53,6 +53,7 @@ def test_build_from_dict_and_dictconfig_gives_the_same_model(name):
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("mode", ["iters=6", "solver"])
 def test_causal_models_leak_no_future_tokens(name, mode):
+    mode = "iters=1" if name == "transformer" and mode != "solver" else mode  # its early exit: 2 blocks at most
     model = _model(name, causal=True, **({"solver": {"tol": 1e-7, "max_iter": 60}} if name == "attractor" else {})).eval()
     tokens = torch.randint(0, 13, (2, 16))
     changed = tokens.clone()
@@ -116,6 +117,47 @@ def test_looped_loop_count():
     model = _model("looped", grad_loops=1)
     tokens = torch.randint(0, 13, (2, 16))
     assert model(tokens, mode="iters=7").stats["iterations"].tolist() == [7, 7]
+
+
+def test_transformer_early_exit_reads_out_its_first_blocks():
+    """``iters=N`` on a transformer is its first N blocks through the same final norm and head (the
+    internalization control), ``none`` no block; a cached decode exits at the same block."""
+    model = _model("transformer", n_layers=3, causal=True).eval()
+    tokens = torch.randint(0, 13, (2, 16))
+    with torch.no_grad():
+        x, rope = model.embed(tokens)
+        for n in (0, 1, 2, 3):
+            h = x
+            for block in model.blocks.blocks[:n]:
+                h = block(h, rope)
+            mode = "none" if n == 0 else f"iters={n}"
+            assert torch.allclose(model(tokens, mode=mode).logits, model.readout(h), atol=1e-6)
+        assert torch.equal(model(tokens, mode="iters=3").logits, model(tokens).logits)
+        assert not torch.allclose(model(tokens, mode="iters=1").logits, model(tokens).logits)
+        cache = model.init_cache()
+        prompt = model(tokens[:, :10], mode="iters=2", cache=cache).logits
+        step = model(tokens[:, 10:11], mode="iters=2", cache=cache).logits
+        full = model(tokens[:, :11], mode="iters=2").logits
+        assert torch.allclose(torch.cat([prompt, step], 1), full, atol=1e-5)
+    with pytest.raises(ValueError, match="early exit after 4 blocks.*n_layers"):
+        model(tokens, mode="iters=4")
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_MODEL))
+def test_scaled_init_is_offered_to_every_model(name):
+    """``init: scaled`` (the reference's) on every model: block matrices (residual outputs aside) have
+    std sqrt(2 / (5 dim)) truncated at 3 sigma, against 0.02 under ``gpt2``; so an init option can
+    be tuned alike. (TRM then sets its embedding to its own recipe's 1/sqrt(dim).)"""
+    sigma = (2 / (5 * 32)) ** 0.5
+    stds = {}
+    for init in ("gpt2", "scaled"):
+        torch.manual_seed(0)
+        model = build_model({**BASE, **EVERY_MODEL[name], "init": init})
+        weights = torch.cat([p.flatten() for n, p in model.named_parameters() if p.dim() == 2 and "blocks" in n
+                             and not n.endswith(("out.weight", "down.weight"))])
+        stds[init], peak = weights.std().item(), weights.abs().max().item()
+    assert stds["gpt2"] == pytest.approx(0.02, rel=0.05)
+    assert stds["scaled"] == pytest.approx(sigma * 0.9866, rel=0.03) and peak <= 3 * sigma
 
 
 def test_looped_grad_loops_is_the_gradient_of_the_last_k_loops_alone():

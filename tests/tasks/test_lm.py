@@ -14,6 +14,7 @@ from tests.conftest import compose_run
 MODES = {"attractor": ["none", "iters=1", "iters=2", "iters=4", "iters=8", "iters=16", "iters=32", "solver"],
          "looped": ["iters=1", "iters=2", "iters=4", "iters=8", "iters=16", "iters=32", "solver"],
          "transformer": ["solver"]}
+VAL_MODES = {"attractor": "[none,'iters=2']", "looped": "[]", "transformer": "['iters=1']"}  # train.val_modes
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,7 +52,7 @@ def trained(corpus, tmp_path_factory):
     results = {}
     for model in MODES:
         run = _run(corpus, [f"model={model}", "train.max_steps=40", "train.val_every_steps=40",
-                            "train.val_max_items=0", "optim.lr=1e-2"])
+                            "train.val_max_items=0", "optim.lr=1e-2", f"train.val_modes={VAL_MODES[model]}"])
         results[model] = train(run, tmp_path_factory.mktemp(model))
     return results
 
@@ -85,11 +86,19 @@ def test_eval_json_schema_in_every_mode(trained, tmp_path, model):
     assert (tmp_path / saved["plot"]).stat().st_size > 0
 
 
-def test_training_validation_matches_the_evaluator(trained, tmp_path):
-    # Training validates on val; the evaluator scores test unless asked for val.
-    report = evaluate_lm_checkpoint(trained["transformer"].last_checkpoint, tmp_path, split="val")
+@pytest.mark.parametrize("model", ["transformer", "attractor"])
+def test_training_validation_matches_the_evaluator(trained, tmp_path, model):
+    """Training validates on val (the evaluator scores test unless asked for val), in its default mode
+    and in each of ``train.val_modes`` (the attractor without its solver, the transformer's early exit)."""
+    modes = ["none", "iters=2"] if model == "attractor" else ["iters=1"]
+    report = evaluate_lm_checkpoint(trained[model].last_checkpoint, tmp_path, split="val", modes=["solver", *modes])
+    final = trained[model].metrics["final"]
     assert report["split"] == "val"
-    assert report["loss"] == pytest.approx(trained["transformer"].metrics["final"]["val/loss"], rel=1e-4)
+    loss = {row["mode"]: row["loss"] for row in report["sweep"]}
+    assert loss["solver"] == pytest.approx(final["val/loss"], rel=1e-4)
+    for mode in modes:
+        assert loss[mode] == pytest.approx(final[f"val/{mode}/loss"], rel=1e-4)
+    assert abs(loss[modes[0]] - loss["solver"]) > 1e-2  # a mode of its own, not the default's figure again
 
 
 def test_sampling_gives_the_requested_tokens_reproducibly(trained):
