@@ -207,7 +207,7 @@ def apply_debug(raw: dict) -> dict:
 
 
 TOP_LEVEL = {"task", "model", "solver", "optim", "train", "trainer", "logger", "seed", "name", "ckpt_path",
-             "eval_after_fit", "eval_ckpt", "eval_modes", "experiment", "debug"}
+             "eval_after_fit", "eval_ckpt", "eval_modes", "arm", "experiment", "debug"}
 
 
 def validate_run(cfg: Any, datamodule_cls: type | None = None) -> Run:
