@@ -4,7 +4,7 @@ checkpoints: the point is the evaluation path and the mode comparison, not the a
 
     OMP_NUM_THREADS=1 python -m benchmarks.lm_eval_study       # trains what is missing, builds the tasks, scores
 
-Each model as in ``benchmarks.lm_study`` (4 blocks of width 96; the attractor in the recipe that study
+Each model as in the LM study (``STUDY_MODELS``) (4 blocks of width 96; the attractor in the recipe that study
 chose on validation, the reference code's) trains one run, one after another, to
 outputs/lm_eval_cpu/<model>-s0/. The tasks (a LAMBADA-style last word, a 4-way next-line choice and
 the passages' rolling bits per byte) are written to outputs/lm_eval_cpu/tasks/ from the test split of
@@ -26,8 +26,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attractor.io import write_json, write_text  # noqa: E402
-from benchmarks.lm_study import MODELS as STUDY_MODELS  # noqa: E402
-from benchmarks.reasoners import python  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "outputs" / "lm_eval_cpu"
@@ -37,6 +35,11 @@ SEED = 0
 MACHINE = "2-core AMD EPYC CPU, no GPU, one thread, machine shared with other jobs"
 PREFIX = "shakespeare"
 TASK_NAMES = (f"{PREFIX}_last_word", f"{PREFIX}_choice", f"{PREFIX}_rolling")
+STUDY_MODELS = {  # the LM study's models (4 blocks of width 96, ~0.45M parameters; docs/results/lm_study_cpu.md)
+    "transformer": ["experiment=lm_shakespeare", "model=transformer"],
+    "looped": ["experiment=lm_shakespeare", "model=looped"],
+    "attractor_ref": ["experiment=lm_ref", "model.dim=96", "model.n_heads=4"],
+}
 MODES = {"transformer": ["solver"],  # the looped model's `solver` is its trained 4 loops
          "looped": ["solver", "iters=1", "iters=2", "iters=8", "none"],
          "attractor_ref": ["solver", "iters=1", "iters=2", "iters=4", "none"]}
@@ -47,6 +50,14 @@ def overrides(model: str, out: Path = OUT) -> list[str]:
     return [*STUDY_MODELS[model], f"train.max_steps={STEPS}", f"train.val_every_steps={STEPS // 4}",
             f"train.checkpoint_every_steps={STEPS}", "train.val_max_items=256", f"seed={SEED}",
             f"name=lm_eval-{model}-s{SEED}", f"hydra.run.dir={out / f'{model}-s{SEED}'}", "ckpt_path=null"]
+
+
+def python(args: list[str], log: Path) -> None:
+    """Run train.py / eval.py to completion (one thread), its output in ``log``; fail naming the log."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "WANDB_MODE": "disabled"}
+    with open(log, "w") as fh:
+        if subprocess.call([sys.executable, *args], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env):
+            raise RuntimeError(f"{args[:2]} failed; see {log}")
 
 
 def build_tasks(ckpt: Path, out: Path = OUT) -> dict[str, int]:

@@ -4,11 +4,9 @@ sys.path idiom).
 
 The real runs go through `runpy` in this process, as `python -m benchmarks.X` does, so torch and
 the package are imported once; the file form runs in one more interpreter for all the scripts."""
-import csv
 import json
 import os
 import runpy
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,22 +88,6 @@ def check_gradcheck(tmp, run):
     assert {"neumann", "phantom", "last_k"} <= set(d)
 
 
-def check_lm_study(tmp, run):
-    """Rebuilds the published summary from the kept per-run JSON (and each run's validation curve)."""
-    published = read(RESULTS / "lm_study_cpu.json")
-    runs = tmp / "outputs" / "lm_study_cpu"
-    for name, entry in published["runs"].items():
-        shutil.copytree(RESULTS / "per_run" / "lm" / name, runs / name)
-        rows = [{"step": c["step"], "perf/train_time_s": c["train_time_s"], "val/loss": c["val_loss"]}
-                for c in entry["val_curve"]]
-        write_csv(runs / name / "logs" / "metrics.csv", rows)
-    run(["--summarise-only", "--outputs", tmp / "outputs", "--results", tmp])
-    d = read(tmp / "lm_study_cpu.json")
-    assert d["attractor_chosen_on_val"] == published["attractor_chosen_on_val"]
-    assert d["table"] == published["table"] and d["paired_test_loss"] == published["paired_test_loss"]
-    assert (tmp / "lm_study_cpu_val_loss.png").stat().st_size > 0
-
-
 def check_lm_eval_study(tmp, run):
     """Rebuilds the published summary from each model's metrics.json and lm_eval.json."""
     published = read(RESULTS / "lm_eval_cpu.json")
@@ -153,23 +135,6 @@ def check_parity(tmp, run):
          "--log-every", 1, "--tail", 1, "--text", text, "--json", tmp / "p.json"])
     d = read(tmp / "p.json")
     assert set(d["runs"]["0"]) == {"ours_ref", "ours_default"} and len(d["runs"]["0"]["ours_ref"]["train_loss"]) == 2
-
-
-def check_reasoners(tmp, run):
-    """The ladder study's summary rebuilt from the kept per-run JSON: the same table."""
-    published = read(RESULTS / "ladder_cpu.json")
-    runs = tmp / "outputs" / "ladder_cpu"
-    for name, entry in published["runs"].items():
-        shutil.copytree(RESULTS / "per_run" / "ladder" / name, runs / name)
-        write_csv(runs / name / "logs" / "metrics.csv",
-                  [{"step": c["step"], "val/exact_acc": c["val_exact_acc"]} for c in entry["val_curve"]])
-    run(["--study", "ladder", "--summarise-only", "--outputs", tmp / "outputs", "--results", tmp])
-    d = read(tmp / "ladder_cpu.json")
-    assert d["selected_on_validation"] == published["selected_on_validation"]
-    for model, row in published["table"].items():
-        assert d["table"][model]["mean_exact_acc"] == pytest.approx(row["mean_exact_acc"])
-        assert d["table"][model]["by_depth"] == row["by_depth"]
-    assert (tmp / "ladder_cpu_tables.md").stat().st_size > 0
 
 
 def check_rmsnorm(tmp, run):
@@ -232,25 +197,9 @@ def check_trust_matrix(tmp, run):
     assert row["loss_fell"] and row["roundtrip_equal"] and row["resume_equal"] and row["resumed_steps"] == 8
 
 
-def check_claims(tmp, run):
-    shutil.copy(RESULTS / "ladder_cpu.json", tmp)
-    shutil.copy(RESULTS / "lm_study_cpu.json", tmp)
-    run(["--results", tmp, "--outputs", tmp / "no-runs"])
-    d, published = read(tmp / "claims_evidence.json"), read(RESULTS / "claims_evidence.json")
-    assert {k: v for k, v in d.items() if k != "date"} == {k: v for k, v in published.items() if k != "date"}
-
-
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 CHECKS = {name.removeprefix("check_"): fn for name, fn in globals().items() if name.startswith("check_")}
