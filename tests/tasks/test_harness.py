@@ -151,3 +151,33 @@ def test_eval_json_schema_and_full_test_set(tmp_path):
         assert row["exact_ci95"][0] <= row["exact_acc"] <= row["exact_ci95"][1]
     assert saved["sweep"][0]["mean_iterations"] == 0 and saved["sweep"][3]["mean_iterations"] == 4
     assert (tmp_path / saved["plot"]).stat().st_size > 0
+
+
+def test_validation_scores_each_extra_inference_mode_as_a_direct_computation_does(tmp_path):
+    """``train.val_modes``: the last validation's ``val/<mode>/cell_acc`` equals the cell accuracy of
+    the trained checkpoint's model on the whole validation split in that mode (the solver removed,
+    one iteration), and the modes' figures are their own, not the default mode's again."""
+    from attractor.evaluation.checkpoint import load_checkpoint
+    from attractor.tasks.harness import build_datamodule
+    from attractor.tasks.puzzle import PUZZLES, grid_metrics
+
+    run = _run(["experiment=sudoku_smoke", "model=attractor", *TINY, "train.max_steps=30", "train.val_every_steps=30",
+                "task.data.n_train=64", "task.data.n_val=32", "task.batch_size=16", "optim.lr=3e-3",
+                "train.val_modes=[none,'iters=1']"])
+    result = train(run, tmp_path)
+    final = result.metrics["final"]
+    model = load_checkpoint(result.last_checkpoint).model
+    dm = build_datamodule(run)
+    dm.setup("validate")
+    cells = {}
+    with torch.no_grad():
+        for mode in ("none", "iters=1", "solver"):
+            right = scored = 0
+            for batch in dm.val_dataloader():
+                m = grid_metrics(PUZZLES["sudoku"], model(batch["inputs"], mode=mode).logits, batch["inputs"], batch["labels"])
+                right, scored = right + m["cells_right"].sum(), scored + m["cells_scored"].sum()
+            cells[mode] = float(right / scored)
+    assert final["val/none/cell_acc"] == pytest.approx(cells["none"], abs=1e-5)
+    assert final["val/iters=1/cell_acc"] == pytest.approx(cells["iters=1"], abs=1e-5)
+    assert final["val/cell_acc"] == pytest.approx(cells["solver"], abs=1e-5)
+    assert max(abs(cells[m] - cells["solver"]) for m in ("none", "iters=1")) > 1e-3  # not the default's figure again
