@@ -36,7 +36,8 @@ def sweep(spec: StudySpec, seeds: list[int], jobs: int, screen: bool) -> list[st
     """The ``train.py -m`` command of the screening (every arm x the grid, test untouched) or of the
     reported seeds (every arm at its selected setting, then scored on test)."""
     grid = [f"{k}={','.join(map(str, v))}" for k, v in spec.grid.items()] if screen else []
-    return [sys.executable, "train.py", "-m", *grid, f"study={','.join(f'{spec.name}/{a}' for a in spec.arms)}",
+    # arm-major: Hydra's launcher waits for each batch of ``jobs``, so a batch holds trials of one arm (alike in cost)
+    return [sys.executable, "train.py", "-m", f"study={','.join(f'{spec.name}/{a}' for a in spec.arms)}", *grid,
             f"seed={','.join(map(str, seeds))}", *(["eval_after_fit=false"] if screen else []),
             "hydra/launcher=local", f"hydra.sweeper.max_batch_size={jobs}", f"hydra.sweep.dir={OUTPUTS}"]
 

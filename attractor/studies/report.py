@@ -23,7 +23,7 @@ def screening(spec: StudySpec, jobs: list[Job]) -> dict[str, dict[str, Any]]:
         trials = [j for j in jobs if j.arm == arm and j.seed == spec.screen_seed]
         rows = [{"trial": trial(spec, j), "settings": settings(spec, j), "best_step": j.best()["step"],
                  "best_val": j.best().get(spec.val_key()), "converged_at_best": j.converged_at(j.best()),
-                 "last_val_converged": j.converged_at(j.curve[-1]), "cpu_s": j.metrics.get("train_cpu_time_s"),
+                 "last_val_converged": j.converged_at(j.curve[-1]), "cpu_s": j.metrics.get("train_step_cpu_time_s"),
                  "steps": j.metrics["steps"]} for j in trials if j.curve]
         eligible = [r for r in rows if r["converged_at_best"] is None or r["converged_at_best"] >= CONVERGED]
         chosen = max(eligible or rows, key=lambda r: spec.better * r["best_val"], default=None)
@@ -68,7 +68,7 @@ def arm_row(spec: StudySpec, runs: list[Job]) -> dict[str, Any]:
     """Test score (mean over seeds, t-interval), convergence, flatness and compute of an arm's reported runs."""
     test = [j.test_row()[spec.metric] for j in runs]
     solves = [j.test_row().get("solve") for j in runs]
-    cpu = [j.metrics.get("train_cpu_time_s") or 0.0 for j in runs]
+    cpu = [j.metrics.get("train_step_cpu_time_s") or 0.0 for j in runs]
     row = {"seeds": [j.seed for j in runs], "test": mean_ci(test), "parameters": runs[0].metrics["parameters"],
            "steps": runs[0].metrics["steps"], "cpu_s": statistics.mean(cpu),
            "cpu_s_per_step": statistics.mean(c / j.metrics["steps"] for c, j in zip(cpu, runs)),
@@ -107,7 +107,7 @@ def by_seed(runs: list[Job], value) -> dict[int, float]:
 
 def equal_cpu(spec: StudySpec, a: list[Job], b: list[Job]) -> dict[str, Any]:
     """Validation figure of each arm at the CPU time the cheaper arm's whole run took (seed means)."""
-    budget = min(statistics.mean(j.metrics["train_cpu_time_s"] for j in runs) for runs in (a, b))
+    budget = min(statistics.mean(j.metrics["train_step_cpu_time_s"] for j in runs) for runs in (a, b))
 
     def at(runs: list[Job]) -> float | None:
         vals = [next((r[spec.val_key()] for r in reversed(j.curve) if r["cpu_s"] is not None and r["cpu_s"] <= budget), None)

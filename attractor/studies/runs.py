@@ -53,11 +53,13 @@ def _float(value: str) -> float | None:
 
 
 def read_curve(path: Path, cpu_total: float | None) -> tuple[list[dict[str, float]], float | None]:
-    """Validation rows of a CSV log, each with the training CPU seconds spent by its step (the run's
-    total CPU time spread over steps in proportion to their logged wall time, validation excluded),
-    and the mean forward evaluations of f per logged training step."""
+    """Validation rows of a CSV log, each with the training CPU seconds spent by its step (logged:
+    ``perf/train_cpu_time_s``; from older logs, the run's CPU time spread over steps in proportion
+    to their wall time), and the mean forward evaluations of f per logged training step."""
     rows = list(csv.DictReader(open(path)))
-    train = [(int(r["step"]), float(r["perf/train_time_s"])) for r in rows if r.get("perf/train_time_s")]
+    cpu_logged = any(r.get("perf/train_cpu_time_s") for r in rows)
+    clock = "perf/train_cpu_time_s" if cpu_logged else "perf/train_time_s"
+    train = [(int(r["step"]), float(r[clock])) for r in rows if r.get(clock)]
     wall_total = train[-1][1] if train else None
     iters = [float(r["train/solve/iterations_mean"]) for r in rows if r.get("train/solve/iterations_mean")]
     curve = []
@@ -67,8 +69,8 @@ def read_curve(path: Path, cpu_total: float | None) -> tuple[list[dict[str, floa
         step = int(r["step"])
         row = {k: v for k, x in r.items() if k.startswith("val/") and (v := _float(x)) is not None}
         row["step"] = step
-        wall = max((t for s, t in train if s <= step), default=0.0)
-        row["cpu_s"] = cpu_total * wall / wall_total if cpu_total and wall_total else None
+        wall = max((t for s, t in train if s <= step), default=0.0)  # the clock at this step
+        row["cpu_s"] = wall if cpu_logged else (cpu_total * wall / wall_total if cpu_total and wall_total else None)
         curve.append(row)
     return curve, (statistics.mean(iters) if iters else None)
 
@@ -88,6 +90,7 @@ def read_job(job_dir: Path) -> Job | None:
     config = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text())
     metrics = json.loads((job_dir / "metrics.json").read_text())
     curve, f_evals = read_curve(job_dir / "logs" / "metrics.csv", metrics.get("train_cpu_time_s"))
+    metrics.setdefault("train_step_cpu_time_s", metrics.get("train_cpu_time_s"))  # older runs: the process's
     evaluation = json.loads((job_dir / "eval.json").read_text()) if (job_dir / "eval.json").exists() else None
     return Job(dir=job_dir, arm=arm_of(job_dir, config), lr=float(config["optim"]["lr"]),
                init=config["model"].get("init", "gpt2"), seed=int(config["seed"]), metrics=metrics, curve=curve,

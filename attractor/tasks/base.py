@@ -32,7 +32,7 @@ class SequenceTask(L.LightningModule):
         self.save_hyperparameters({"config": run.raw})
         self.model = build_model(run.model)
         self._step_started = 0.0
-        self._train_time_s = 0.0  # steps only, this process: the x axis of loss-against-time plots
+        self._train_time_s = self._train_cpu_s = 0.0  # steps only, across resumes: the x axes of loss against time
         self.skipped_steps = 0
         self._diverged = False
         self._solver_cfg = getattr(self.model.cfg, "solver", None)  # the trained config; warm-up swaps it per step
@@ -92,17 +92,27 @@ class SequenceTask(L.LightningModule):
         random.seed(seed)
         if self._solver_cfg is not None and self._solver_cfg.backward_warmup_steps:
             self.model.cfg.solver = self._solver_cfg.at_step(self.global_step)
-        self._step_started = time.perf_counter()
+        self._step_started, self._step_cpu_started = time.perf_counter(), time.process_time()
 
     def on_train_batch_end(self, outputs, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        """Log throughput of the whole step (forward, backward, optimizer) and the training time so far
-        (steps only, validation excluded; counted from this process's start): loss against time."""
+        """Log throughput of the whole step (forward, backward, optimizer) and the training time so far,
+        wall and process CPU (steps only, validation excluded; carried over a resume by the checkpoint):
+        loss against time, and comparisons at equal CPU time on a shared machine."""
         elapsed = time.perf_counter() - self._step_started
         self._train_time_s += elapsed
+        self._train_cpu_s += time.process_time() - self._step_cpu_started
         inputs = batch["inputs"]
         samples = inputs.shape[0] * self.trainer.world_size
         self.log_dict({"perf/samples_per_s": samples / elapsed, "perf/tokens_per_s": samples * inputs.shape[1] / elapsed,
-                       "perf/train_time_s": self._train_time_s}, on_step=True, on_epoch=False, batch_size=inputs.shape[0])
+                       "perf/train_time_s": self._train_time_s, "perf/train_cpu_time_s": self._train_cpu_s},
+                      on_step=True, on_epoch=False, batch_size=inputs.shape[0])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["train_clock"] = {"wall_s": self._train_time_s, "cpu_s": self._train_cpu_s}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        clock = checkpoint.get("train_clock", {})
+        self._train_time_s, self._train_cpu_s = clock.get("wall_s", 0.0), clock.get("cpu_s", 0.0)
 
     def configure_optimizers(self) -> dict:
         return build_optimizer(self.model, self.run.optim, self.run.train.max_steps)

@@ -4,6 +4,7 @@ Entry points (``train.py``, tests) call :func:`train`; everything it builds is i
 """
 from __future__ import annotations
 
+import csv
 import os
 import time
 from collections.abc import Sequence
@@ -162,6 +163,20 @@ def is_restart() -> bool:
     return any(int(os.environ.get(key) or 0) > 0 for key in RESTART_COUNTS)
 
 
+def keep_csv_rows(logger, before_step: int) -> None:
+    """Lightning's CSV writer deletes ``metrics.csv`` when a run resumes into its directory; keep the
+    rows of the steps the checkpoint holds, so a resumed run's log is its whole curve."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    if not isinstance(logger, CSVLogger) or not (path := Path(logger.log_dir) / "metrics.csv").exists():
+        return
+    with open(path, newline="") as fh:
+        rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(fh) if int(r["step"]) < before_step]
+    writer = logger.experiment  # deletes the file; its first save writes these rows back, then the new ones
+    writer.metrics[:0] = rows
+    writer.metrics_keys = sorted(set(writer.metrics_keys).union(*rows))
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest of ``last.ckpt`` and the ``hpc_ckpt_N.ckpt`` that Lightning's SLURM auto-requeue
     saves into the run directory when the requeue signal arrives (None: neither exists)."""
@@ -222,6 +237,8 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
         compile_blocks(module.model)
     log_each_line_once()
     trainer = build_trainer(run, run_dir, callbacks)
+    if ckpt_path is not None:
+        keep_csv_rows(trainer.logger, torch.load(ckpt_path, map_location="cpu", weights_only=True)["global_step"])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -240,6 +257,7 @@ def train(run: Run, run_dir: str | os.PathLike, callbacks: Sequence[Callback] = 
         "name": run.name, "model": run.model.name, "task": run.task.name, "seed": run.seed,
         "parameters": sum(p.numel() for p in module.model.parameters()),
         "steps": trainer.global_step, "skipped_steps": module.skipped_steps, "train_time_s": elapsed, "train_cpu_time_s": time.process_time() - cpu_start,
+        "train_step_time_s": module._train_time_s, "train_step_cpu_time_s": module._train_cpu_s,  # steps only, every process of the run
         "resumed_from": ckpt_path,
         "peak_memory_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "final": {k: float(v) for k, v in trainer.callback_metrics.items()},

@@ -106,6 +106,27 @@ def test_resume_continues_with_same_step_and_loss(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_a_resumed_run_keeps_its_whole_log_and_its_clocks(tmp_path):
+    """Resumed into its directory (``ckpt_path=auto``: the latest checkpoint if there is one), a run's
+    CSV log holds every step once, the validations before the resume too, and its step clocks go on
+    from the checkpoint's: the curve a study reads against CPU time is the whole run's."""
+    common = ["experiment=sudoku_smoke", *TINY[:2], "logger=csv", "eval_after_fit=false", "train.checkpoint_every_steps=3",
+              "train.val_every_steps=3", "train.log_every_steps=1", "task.data.n_train=32", "task.data.n_val=8",
+              "task.batch_size=8", "ckpt_path=auto"]
+    first = train(_run([*common, "train.max_steps=3"]), tmp_path)
+    resumed = train(_run([*common, "train.max_steps=6"]), tmp_path)
+    assert resumed.metrics["resumed_from"].endswith("last.ckpt")
+    rows = list(csv.DictReader(open(tmp_path / "logs" / "metrics.csv")))
+    steps = [int(r["step"]) for r in rows if r.get("train/loss")]
+    # every step once, those before the resume kept (Lightning numbers the resumed process's rows from 4)
+    assert steps[:3] == [0, 1, 2] and len(steps) == 6 and steps == sorted(set(steps))
+    assert len([r for r in rows if r.get("val/score")]) == 2
+    cpu = [float(r["perf/train_cpu_time_s"]) for r in rows if r.get("perf/train_cpu_time_s")]
+    assert len(cpu) == 6 and all(b > a for a, b in zip(cpu, cpu[1:]))
+    assert resumed.metrics["train_step_cpu_time_s"] == pytest.approx(cpu[-1])
+    assert resumed.metrics["train_step_cpu_time_s"] > first.metrics["train_step_cpu_time_s"] > 0
+
+
 def test_fresh_run_refuses_to_overwrite_checkpoints(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
