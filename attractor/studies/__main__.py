@@ -42,12 +42,15 @@ def sweep(spec: StudySpec, seeds: list[int], jobs: int, screen: bool) -> list[st
             "hydra/launcher=local", f"hydra.sweeper.max_batch_size={jobs}", f"hydra.sweep.dir={OUTPUTS}"]
 
 
-def select(spec: StudySpec) -> dict[str, dict]:
+def select(spec: StudySpec, arms: list[str] | None = None) -> dict[str, dict]:
     """Write each arm's chosen setting as ``configs/selected/<study>/<arm>.yaml`` (what the reported
-    seeds then compose: ``train.yaml``'s ``optional selected: ${study}``); return the choices."""
+    seeds then compose: ``train.yaml``'s ``optional selected: ${study}``); return the choices.
+    ``arms``: only these (an arm's choice depends on its own trials alone)."""
     summary = summarise(spec, read_study(OUTPUTS / spec.name))
     commit = git_commit()
     for arm, s in summary["screening"].items():
+        if arms and arm not in arms:
+            continue
         if s["chosen"] is None:
             raise RuntimeError(f"{spec.name}/{arm}: no finished screening trial on seed {spec.screen_seed}")
         nested: dict = {}
@@ -62,7 +65,7 @@ def select(spec: StudySpec) -> dict[str, dict]:
                    f"# @package _global_\n# {spec.name}/{arm}: chosen on seed {spec.screen_seed}'s validation by "
                    f"`python -m attractor.studies select {spec.name}` (commit {commit}); every trial: "
                    f"docs/results/study_{spec.name}.md\n{body}")
-    return {arm: s["chosen"] for arm, s in summary["screening"].items()}
+    return {arm: s["chosen"] for arm, s in summary["screening"].items() if not arms or arm in arms}
 
 
 def git_commit() -> str:
@@ -93,6 +96,7 @@ def main() -> None:
     p.add_argument("study", nargs="?")
     p.add_argument("--jobs", type=int, default=2, help="jobs at a time, one thread each (at most one per core)")
     p.add_argument("--dry-run", action="store_true", help="run: print the sweeps instead of launching them")
+    p.add_argument("--arms", nargs="+", help="select: only these arms")
     args = p.parse_args()
     if args.action == "claims":
         print(build_claims(RESULTS))
@@ -114,7 +118,7 @@ def main() -> None:
         if args.dry_run:
             return
     if args.action == "select":
-        print(select(spec))
+        print(select(spec, args.arms))
         return
     summary = report(spec)
     print(f"wrote {RESULTS / f'study_{spec.name}.md'}; claims: {summary['claims']}")
