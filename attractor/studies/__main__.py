@@ -75,7 +75,7 @@ def git_commit() -> str:
 def report(spec: StudySpec) -> dict:
     """The study's JSON, page and plot under docs/results/ from its jobs' files alone."""
     jobs = read_study(OUTPUTS / spec.name)
-    summary = summarise(spec, jobs)
+    summary = summarise(spec, jobs, flops=True)
     provenance = {"command": f"python -m attractor.studies run {spec.name}", "commit": git_commit(), "machine": MACHINE,
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     summary["provenance"] = provenance

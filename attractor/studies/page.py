@@ -40,13 +40,14 @@ def render(summary: dict[str, Any], provenance: dict[str, str]) -> str:
                          f"{_f(r['last_val_converged'])} | {_f(r['cpu_s'], 0)} | {mark} |")
     lines += ["", "## Reported seeds (test)", "",
               f"| arm | seeds | parameters | test {metric} [95% CI] | per seed | converged (test, per seed) | "
-              "val change, last 20% | CPU s / step | f evals / step |", "| --- | --- | ---: | ---: | --- | --- | --- | ---: | ---: |"]
+              "val change, last 20% | CPU s / step | f evals / step | GFLOPs / step |",
+              "| --- | --- | ---: | ---: | --- | --- | --- | ---: | ---: | ---: |"]
     for arm, r in summary["arms"].items():
         conv = ", ".join(_f(c) for c in r.get("test_converged", [])) or "(no solver)"
         lines.append(f"| {arm} | {r['seeds']} | {r['parameters']:,} | {_ci(r['test'])} | "
                      f"{', '.join(_f(v) for v in r['test']['values'])} | {conv} | "
                      f"{', '.join(_f(v, 4) for v in r['val_change_last_20pct'])} | {_f(r['cpu_s_per_step'])} | "
-                     f"{_f(r['f_evals_per_step'], 1)} |")
+                     f"{_f(r['f_evals_per_step'], 1)} | {_f(r.get('flops_per_step', 0) / 1e9 or None, 2)} |")
     lines += ["", "Test figure per inference mode (mean over the reported seeds):", ""]
     for arm, r in summary["arms"].items():
         lines.append(f"- {arm}: " + ", ".join(f"`{m}` {_f(v)}" for m, v in r["modes"].items()))

@@ -7,10 +7,13 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from attractor.stats import seed_interval
 from attractor.studies.runs import CONVERGED, Job
 from attractor.studies.spec import StudySpec
 from attractor.studies.verdict import combine, judge
+from attractor.tasks.flops import train_step_flops
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of training, where the internalization curve is read
 
@@ -167,11 +170,15 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.mean(values) if values and all(v is not None for v in values) else None
 
 
-def summarise(spec: StudySpec, jobs: list[Job]) -> dict[str, Any]:
-    """The study's JSON: every trial, the choices, per-arm rows, comparisons, internalization."""
+def summarise(spec: StudySpec, jobs: list[Job], flops: bool = False) -> dict[str, Any]:
+    """The study's JSON: every trial, the choices, per-arm rows, comparisons, internalization;
+    ``flops``: also each arm's FLOPs per training step (counted on its config, at init)."""
     screen = screening(spec, jobs)
     runs = {arm: reported(spec, jobs, arm, screen[arm]["chosen"] if spec.grid else None) for arm in spec.arms}
     rows = {arm: arm_row(spec, r) for arm, r in runs.items() if r}
+    for arm, row in rows.items() if flops else ():
+        job = runs[arm][0]  # its name spelled out: early jobs named themselves by a Hydra-only interpolation
+        row["flops_per_step"] = train_step_flops(OmegaConf.create({**job.config, "name": job.dir.name}))["flops_per_step"]
     comparisons = [compare(spec, screen, rows, runs, c.model, c.baseline) for c in spec.comparisons
                    if c.model in rows and c.baseline in rows]
     internal = [internalization(spec, screen, rows, runs, i) for i in spec.internalization

@@ -26,7 +26,7 @@ def train_step_flops(cfg: Any) -> dict[str, int]:
     torch.manual_seed(run.seed)
     dm, module = build_datamodule(run), build_module(run)
     dm.setup("fit")
-    batch = next(iter(torch.utils.data.DataLoader(dm.train_dataloader().dataset, batch_size=run.task.batch_size)))
+    batch = next(iter(dm.train_dataloader()))
     counter = FlopCounterMode(display=False)
     with warnings.catch_warnings(), sdpa_kernel(SDPBackend.MATH), counter:
         warnings.simplefilter("ignore")  # self.log without a Trainer: nothing to log to, by design here
