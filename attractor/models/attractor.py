@@ -140,7 +140,7 @@ class Attractor(SequenceModel):
         kernel = sdpa_kernel(SDPBackend.MATH) if penalise else nullcontext()
         with self._normalised_weights(), kernel:
             eq = solve(f, z0.reshape(rows, -1), solver_cfg, iters=parsed, return_trace=return_trace,
-                       jacobian_penalty=penalise)
+                       jacobian_penalty=penalise, samples=batch)
             if f_cache is not None:  # the new positions' keys and values at their fixed points
                 with torch.no_grad():
                     self.f_blocks(eq.z.reshape(batch, seq_len, dim) + c, rope, f_cache, append=True)
