@@ -131,14 +131,17 @@ class Attractor(SequenceModel):
 
         f_cache = None if cache is None else cache.layers("f_blocks", len(self.f_blocks))
 
-        def f(z_rows: torch.Tensor) -> torch.Tensor:
-            return self.attractor_map(z_rows.reshape(batch, seq_len, dim), c, rope, f_cache).reshape(rows, -1)
-
         solver_cfg = self.cfg.solver
         penalise = self.training and solver_cfg.jac_reg_weight > 0 and random.random() < solver_cfg.jac_reg_freq
-        # The penalty differentiates twice; only the math attention kernel has a double backward.
-        kernel = sdpa_kernel(SDPBackend.MATH) if penalise else nullcontext()
-        with self._normalised_weights(), kernel:
+
+        def f(z_rows: torch.Tensor) -> torch.Tensor:
+            # The penalty differentiates twice and only the math attention kernel has a double
+            # backward: the evaluations with gradients take it, the no-grad solve keeps the fast one.
+            kernel = sdpa_kernel(SDPBackend.MATH) if penalise and torch.is_grad_enabled() else nullcontext()
+            with kernel:
+                return self.attractor_map(z_rows.reshape(batch, seq_len, dim), c, rope, f_cache).reshape(rows, -1)
+
+        with self._normalised_weights():
             eq = solve(f, z0.reshape(rows, -1), solver_cfg, iters=parsed, return_trace=return_trace,
                        jacobian_penalty=penalise, samples=batch)
             if f_cache is not None:  # the new positions' keys and values at their fixed points

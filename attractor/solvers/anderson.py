@@ -42,6 +42,7 @@ def anderson(f: ResidualMonitor, x0: torch.Tensor, budget: int, tol: float, ever
     F = torch.zeros(bsz, m, dim, dtype=x0.dtype, device=x0.device)
     X[:, 0], F[:, 0] = x0_flat, g(x0_flat)
     X[:, 1], F[:, 1] = F[:, 0], g(F[:, 0])
+    G = F - X  # residual history f(x) - x, one slot written per step (elementwise: the same bits as F - X)
     H = torch.zeros(bsz, m + 1, m + 1, dtype=x0.dtype, device=x0.device)
     H[:, 0, 1:] = H[:, 1:, 0] = 1
     y = torch.zeros(bsz, m + 1, 1, dtype=x0.dtype, device=x0.device)
@@ -51,8 +52,7 @@ def anderson(f: ResidualMonitor, x0: torch.Tensor, budget: int, tol: float, ever
     best, best_res = x0, torch.full((bsz,), 1e8, dtype=torch.float32, device=x0.device)
     for k in range(2, budget):
         n = min(k, m)
-        G = F[:, :n] - X[:, :n]
-        H[:, 1:n + 1, 1:n + 1] = torch.bmm(G, G.transpose(1, 2)) + lam * eye[:n, :n][None]
+        H[:, 1:n + 1, 1:n + 1] = torch.bmm(G[:, :n], G[:, :n].transpose(1, 2)) + lam * eye[:n, :n][None]
         solution, info = torch.linalg.solve_ex(H[:, :n + 1, :n + 1], y[:, :n + 1])
         alpha = solution[:, 1:n + 1, 0]
         bad = (info != 0) | ~torch.isfinite(alpha).all(dim=1)
@@ -60,6 +60,7 @@ def anderson(f: ResidualMonitor, x0: torch.Tensor, budget: int, tol: float, ever
         mixed = (alpha[:, None] @ F[:, :n])[:, 0]
         X[:, k % m] = mixed if tau == 1 else tau * mixed + (1 - tau) * (alpha[:, None] @ X[:, :n])[:, 0]
         F[:, k % m] = g(X[:, k % m])
+        G[:, k % m] = F[:, k % m] - X[:, k % m]
         if return_final:
             continue
         res = f.stop_residual()
