@@ -83,7 +83,7 @@ class Rotary(nn.Module):
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (B, H, T, D) by position-dependent angles."""
+    """Rotate pairs of channels of x (..., T, D), e.g. (B, H, T, D), by position-dependent angles."""
     x1, x2 = x[..., 0::2], x[..., 1::2]
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
@@ -129,9 +129,10 @@ class Attention(nn.Module):
                 cache: KVCache | None = None, append: bool = True) -> torch.Tensor:
         """``cache``: keys and values of earlier positions (causal attention only); ``rope`` must then
         be the tables of the new positions (offset by ``len(cache)``)."""
-        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.cfg.n_heads)
-        if rope is not None:
-            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        qkv = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.cfg.n_heads)
+        q, k, v = qkv
+        if rope is not None:  # q and k in one pass: the same elementwise arithmetic, half the kernel launches
+            q, k = apply_rotary(qkv[:2], *rope)
         causal, mask = self.cfg.causal, None
         if cache is not None:
             if not causal:
