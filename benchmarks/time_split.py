@@ -61,21 +61,29 @@ MODE_OPTIONS = {"neumann": [], "implicit": ["solver.adjoint_clip=false"], "last_
                 "phantom": ["solver.adjoint_clip=false"], "unrolled": ["solver.adjoint_clip=false"]}
 
 
-class Split:
-    """Seconds and calls per part of one step; ``part`` is the part whose wrapper runs now."""
+def no_sync() -> None:
+    """CPU work is done when the call returns; on a GPU pass ``torch.cuda.synchronize``."""
 
-    def __init__(self) -> None:
+
+class Split:
+    """Seconds and calls per part of one step, keyed by ``name()`` when the part's wrapper returns;
+    ``sync`` runs before each clock reading (a GPU's queued kernels finish first)."""
+
+    def __init__(self, sync: Callable[[], None] = no_sync) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.phase = "forward"
         self.solving = False
+        self.sync = sync
 
     def timed(self, name: Callable[[], str], fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
+            self.sync()
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                self.sync()
                 key = name()
                 self.seconds[key] += time.perf_counter() - start
                 self.calls[key] += 1
@@ -108,7 +116,7 @@ def instrumented(model: Attractor, split: Split):
         yield
 
 
-def one_f_seconds(model: Attractor, tokens: torch.Tensor, repeats: int) -> float:
+def one_f_seconds(model: Attractor, tokens: torch.Tensor, repeats: int, sync: Callable[[], None]) -> float:
     """Median time of one no-grad evaluation of f at the solve's shape (z = the proposal)."""
     with torch.no_grad():
         x, rope = model.embed(tokens)
@@ -116,8 +124,10 @@ def one_f_seconds(model: Attractor, tokens: torch.Tensor, repeats: int) -> float
         model.attractor_map(c, c, rope)
         times = []
         for _ in range(repeats):
+            sync()
             start = time.perf_counter()
             model.attractor_map(c, c, rope)
+            sync()
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -125,20 +135,21 @@ def one_f_seconds(model: Attractor, tokens: torch.Tensor, repeats: int) -> float
 def step(model: Attractor, opt: torch.optim.Optimizer, tokens: torch.Tensor, targets: torch.Tensor,
          split: Split) -> dict[str, float]:
     """One timed training step; the parts' seconds and counts."""
-    t0 = time.perf_counter()
+    clock = lambda: (split.sync(), time.perf_counter())[1]
+    t0 = clock()
     split.phase = "forward"
     out = model(tokens)
-    t1 = time.perf_counter()
-    loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
+    t1 = clock()
+    loss = F.cross_entropy(out.logits.flatten(0, 1).float(), targets.flatten())
     if out.aux_loss is not None:
         loss = loss + out.aux_loss
-    t2 = time.perf_counter()
+    t2 = clock()
     split.phase = "backward"
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    t3 = time.perf_counter()
+    t3 = clock()
     opt.step()
-    t4 = time.perf_counter()
+    t4 = clock()
     return {"step_s": t4 - t0, "forward_s": t1 - t0, "loss_s": t2 - t1, "backward_s": t3 - t2,
             "optimizer_s": t4 - t3, "iterations_mean": float(out.stats["iterations"].float().mean())}
 
@@ -150,22 +161,31 @@ def measure(shape: str, mode: str, args, batches: Callable[[int], tuple[torch.Te
     torch.manual_seed(0)
     model = build_model(node).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    return split_steps(model, opt, batches, args.warmup, args.steps, args.f_repeats) | {"solver": node["solver"]}
+
+
+def split_steps(model: Attractor, opt: torch.optim.Optimizer, batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+                warmup: int, steps: int, f_repeats: int, sync: Callable[[], None] = no_sync) -> dict[str, float]:
+    """Medians over ``steps`` instrumented training steps (after ``warmup``) of every part's seconds,
+    the evaluation counts and the overhead ratio."""
     rows: list[dict[str, float]] = []
-    for i in range(args.warmup + args.steps):
-        split = Split()
+    for i in range(warmup + steps):
+        split = Split(sync)
         tokens, targets = batches(i)
         with instrumented(model, split):
             figures = step(model, opt, tokens, targets, split)
-        if i < args.warmup:
+        if i < warmup:
             continue
         s, n = split.seconds, split.calls
         evals = n["f_in_solve"]
-        t_f = one_f_seconds(model, tokens, args.f_repeats)
+        t_f = one_f_seconds(model, tokens, f_repeats, sync)
         grad_f = s["f_grad_forward"]
         figures.update({
             "backbone_s": s["backbone"] + s["embed"], "solve_s": s["solve"], "solve_evaluations": evals,
             "f_in_solve_s": s["f_in_solve"], "one_f_s": t_f, "solver_overhead_s": s["solve"] - s["f_in_solve"],
             "overhead_ratio": s["solve"] / (evals * t_f) if evals else None,
+            # the same with f timed inside the solve (load-proof on a shared machine: one interval)
+            "overhead_ratio_in_solve": s["solve"] / s["f_in_solve"] if evals else None,
             "grad_f_evaluations": n["f_grad_forward"], "grad_f_s": grad_f,
             "vjp_calls_backward": n["autograd_grad_backward"], "vjp_backward_s": s["autograd_grad_backward"],
             "penalty_grad_forward_s": s["autograd_grad_forward"],
@@ -176,7 +196,7 @@ def measure(shape: str, mode: str, args, batches: Callable[[int], tuple[torch.Te
         })
         rows.append(figures)
     keys = [k for k in rows[0] if rows[0][k] is not None]
-    return {k: statistics.median(r[k] for r in rows) for k in keys} | {"solver": node["solver"]}
+    return {k: statistics.median(r[k] for r in rows) for k in keys}
 
 
 def lm_batches(args) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
@@ -214,13 +234,14 @@ def main() -> None:
             rows.append([shape, mode, f"{f['step_s'] * 1e3:.0f}", f"{f['iterations_mean']:.1f}",
                          f"{f['solve_evaluations']}", f"{f['one_f_s'] * 1e3:.1f}", f"{f['solve_s'] * 1e3:.0f}",
                          f"{f['solver_overhead_s'] * 1e3:.0f}", f"{f.get('overhead_ratio') or float('nan'):.2f}",
+                         f"{f.get('overhead_ratio_in_solve') or float('nan'):.2f}",
                          f"{f['vjp_backward_s'] * 1e3:.0f}", f"{f['backbone_s'] * 1e3:.0f}"])
             print(*rows[-1], flush=True)
     figures["setup"] = dict(threads=torch.get_num_threads(), torch=torch.__version__, warmup=args.warmup,
                             steps=args.steps, f_repeats=args.f_repeats, overrides=args.overrides,
                             command=" ".join(sys.argv))
     emit(args.json, figures, rows, ["shape", "mode", "step ms", "iters", "solve evals", "one f ms", "solve ms",
-                                    "overhead ms", "overhead ratio", "vjp ms", "backbone ms"])
+                                    "overhead ms", "overhead ratio", "in-solve ratio", "vjp ms", "backbone ms"])
 
 
 if __name__ == "__main__":

@@ -77,7 +77,11 @@ def solve(
                          f"a budget of {budget} is too small")
     z_star, start = forward_solve(monitor, z0, cfg, budget - steps, adaptive)
     solve_end = monitor.evaluations
-    z_leaf = z_star.detach().requires_grad_()
+    z_leaf = z_star.detach()
+    if jacobian_penalty or cfg.backward in ("implicit", "neumann"):
+        # a graph input: the penalty and the adjoint's vector-Jacobian products differentiate at z*
+        # (phantom and last_k need no gradient there, and a leaf made here breaks a compiled graph)
+        z_leaf.requires_grad_()
     with _eager_if(jacobian_penalty):
         fz = monitor(z_leaf)
     penalty = hutchinson_frobenius(fz, z_leaf) if jacobian_penalty else None
