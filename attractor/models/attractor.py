@@ -159,17 +159,18 @@ class Attractor(SequenceModel):
         return ModelOutput(self.readout(z), stats, aux_loss=sum(losses) if losses else None, state=z.detach(),
                            solve=solve_rows(eq.stats, solver_cfg), corrections=corrections)
 
-    @contextmanager
     def _normalised_weights(self):
         """Compute f's normalised weights once per forward, with their graph, and reuse them.
 
         Every iteration then sees the same f (spectral norm's power iteration would otherwise change
         f between iterations), and the weights are built while gradients are on, not inside the
-        solver's no-grad loop.
+        solver's no-grad loop. Without weight normalisation a plain ``nullcontext``, which a compiled
+        graph resumes inside after a break (it cannot inside a generator's context manager).
         """
-        if self.cfg.f_norm == "none":
-            yield
-            return
+        return nullcontext() if self.cfg.f_norm == "none" else self._cached_weights()
+
+    @contextmanager
+    def _cached_weights(self):
         with parametrize.cached():
             for module in self.f_blocks.modules():
                 if isinstance(module, nn.Linear):
