@@ -52,8 +52,9 @@ class SolverConfig:
         require(self.max_iter >= 1, "max_iter", f"must be >= 1 (the solver needs iterations), got {self.max_iter}")
         require(self.tol >= 0, "tol", f"must be >= 0, got {self.tol}")
         require(self.stop_every >= 0, "stop_every", f"must be >= 0 (0: no stop test), got {self.stop_every}")
-        for key, default in (("stop_scope", "row"), ("stop_every", 1)):
-            require(self.name != "broyden" or getattr(self, key) == default, key,
+        adjoint = {self.b_solver} if self.backward == "implicit" else set()
+        for key, default, solvers in (("stop_scope", "row", {self.name}), ("stop_every", 1, {self.name} | adjoint)):
+            require("broyden" not in solvers or getattr(self, key) == default, key,
                     f"torchdeq's Broyden runs its own per-row stop test at every step; got {getattr(self, key)!r}")
         require(self.anderson_m >= 2, "anderson_m", f"must be >= 2, got {self.anderson_m}")
         require(self.anderson_lam >= 0, "anderson_lam", f"must be >= 0, got {self.anderson_lam}")

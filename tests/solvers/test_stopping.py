@@ -134,3 +134,5 @@ def test_stop_options_are_checked():
         SolverConfig(stop_every=-1)
     with pytest.raises(ConfigError, match="stop_scope"):
         SolverConfig(name="broyden", stop_scope="sample")
+    with pytest.raises(ConfigError, match="stop_every"):  # the implicit adjoint's Broyden tests every step too
+        SolverConfig(backward="implicit", b_solver="broyden", stop_every=0)
