@@ -3,10 +3,14 @@
 For transformer, looped, attractor (adaptive solver) and attractor (solver removed, ``none``), a
 random prompt of 256 and of 1,024 tokens is continued greedily by ``--new-tokens`` tokens through
 ``NativeSampler`` (the path of ``eval.py action=sample`` and native Gibbs decoding), once with the
-cache and once re-running the model on the whole context per token. The variants are interleaved
-and repeated; the median time is kept. ``cache`` tokens/s include the prompt's one forward (what a
+cache and once re-running the model on the whole context per token. Each variant is first warmed
+up (``--warmup`` full generations of each kind), then repeated ``--repeats`` times, cached and
+uncached interleaved within each repeat so that load from other jobs hits both alike; the **gain**
+of a repeat is its uncached time over its cached time, and the figures are the median over repeats
+with the spread (min, max) of the gains. ``cache`` tokens/s include the prompt's one forward (what a
 user waits for); ``details`` has the prompt forward alone (a 1-token run) and the decode-only rate.
-``identical``: the greedy tokens are the same with and without the cache.
+``identical``: the greedy tokens are the same with and without the cache. ``--threads`` (default 1)
+sets torch's intra-op threads.
 
     python -m benchmarks.generation --json docs/results/generation_cpu.json
     python benchmarks/generation.py --json FILE
@@ -84,11 +88,14 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--n-heads", type=int, default=4)
     p.add_argument("--new-tokens", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1, help="full generations of each kind before timing")
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--contexts", type=int, nargs="+", default=list(CONTEXTS))
     args = p.parse_args()
     if args.dtype != "float32":
         p.error("--dtype: this benchmark samples in float32 only")
+    torch.set_num_threads(args.threads)
     max_len = max(args.contexts) + args.new_tokens
     figures: dict[str, Any] = {}
     details: dict[str, Any] = {}
@@ -102,37 +109,46 @@ def main() -> None:
         for ctx in args.contexts:
             ids = torch.randint(0, VOCAB, (ctx,), generator=torch.Generator().manual_seed(ctx))
             prompt = " ".join(map(str, ids.tolist()))
-            generate(samplers[True], prompt, 2)  # warm-up
+            for _ in range(args.warmup):
+                generate(samplers[True], prompt, args.new_tokens)
+                generate(samplers[False], prompt, args.new_tokens)
             times: dict[str, list[float]] = {"cache": [], "nocache": [], "prompt": []}
-            model.iterations = []
+            identical = True
             for _ in range(args.repeats):  # interleaved, so load from other jobs hits all variants alike
+                model.iterations = []
                 cached, seconds = generate(samplers[True], prompt, args.new_tokens)
                 times["cache"].append(seconds)
                 iterations = list(model.iterations)
                 full, seconds = generate(samplers[False], prompt, args.new_tokens)
                 times["nocache"].append(seconds)
                 times["prompt"].append(generate(samplers[True], prompt, 1)[1])
+                identical &= cached == full
             t = {k: statistics.median(v) for k, v in times.items()}
+            gains = [n / c for n, c in zip(times["nocache"], times["cache"])]
             tok_s = {k: args.new_tokens / t[k] for k in ("cache", "nocache")}
-            figures[name]["ctx"][str(ctx)] = {**tok_s, "identical": cached == full}
+            figures[name]["ctx"][str(ctx)] = {**tok_s, "gain_median": statistics.median(gains),
+                                              "gain_min": min(gains), "gain_max": max(gains), "identical": identical}
+            decode_s = [c - p for c, p in zip(times["cache"], times["prompt"])]
             details[name]["ctx"][str(ctx)] = {
                 "prompt_forward_s": t["prompt"],
-                "cache_decode_only_tok_s": (args.new_tokens - 1) / max(t["cache"] - t["prompt"], 1e-9),
-                "speedup": tok_s["cache"] / tok_s["nocache"],
+                "cache_decode_only_tok_s": (args.new_tokens - 1) / max(statistics.median(decode_s), 1e-9),
+                "cache_ms_per_token": 1e3 * statistics.median(decode_s) / (args.new_tokens - 1),
+                "gains": gains, "seconds": times,
                 "mean_iterations_cached_steps": statistics.mean(iterations[1:]) if len(iterations) > 1 else None,
             }
+            f = figures[name]["ctx"][str(ctx)]
             rows.append([name, ctx, f"{tok_s['nocache']:.1f}", f"{tok_s['cache']:.1f}",
-                         f"{tok_s['cache'] / tok_s['nocache']:.1f}x",
-                         f"{details[name]['ctx'][str(ctx)]['cache_decode_only_tok_s']:.1f}", cached == full])
+                         f"{f['gain_median']:.1f}x [{f['gain_min']:.1f}, {f['gain_max']:.1f}]",
+                         f"{details[name]['ctx'][str(ctx)]['cache_ms_per_token']:.2f}", identical])
             print(*rows[-1], flush=True)
     figures["details"] = details
     figures["setup"] = dict(device=args.device, dim=args.dim, n_heads=args.n_heads, vocab=VOCAB,
-                            new_tokens=args.new_tokens, repeats=args.repeats, max_len=max_len,
+                            new_tokens=args.new_tokens, repeats=args.repeats, warmup=args.warmup, max_len=max_len,
                             threads=torch.get_num_threads(), torch=torch.__version__,
                             configs={k: v for k, v in model_configs(args.dim, args.n_heads, max_len).items()},
                             note="random-init weights; cache tok/s include the prompt forward")
-    emit(args.json, figures, rows, ["model", "ctx", "nocache tok/s", "cache tok/s", "ratio",
-                                    "cache decode-only tok/s", "identical"])
+    emit(args.json, figures, rows, ["model", "ctx", "nocache tok/s", "cache tok/s", "gain [min, max]",
+                                    "cache ms/token", "identical"])
 
 
 if __name__ == "__main__":

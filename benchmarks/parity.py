@@ -13,7 +13,13 @@ Models (``--models``):
 - ``ours_ref``: ``model=attractor_ref solver=reference_lm`` (the reference recipe in our framework);
 - ``ours_default``: ``model=attractor`` with the LM presets' solver (last_k=1, 12 iterations, 1e-3);
 - ``ours_ref_gpt2_init``, ``ours_ref_one_gate``: ablations of ``ours_ref``, with our N(0, 0.02) init,
-  or with our single gate (0.25) on the map's whole update instead of one per sublayer.
+  or with our single gate (0.25) on the map's whole update instead of one per sublayer;
+- ``ours_ref_row``, ``ours_ref_sample``, ``ours_ref_batch``: ``ours_ref`` with each stopping rule
+  (``solver.stop_scope``: every position's residual, each sequence's (the reference's), the batch's).
+
+Each step logs the evaluations of f it ran (``f_evaluations``: ours, the solve's longest row plus the
+gradient-carrying evaluation; the reference, its solver's ``iters`` plus its one IFT evaluation) and
+its seconds (``step_seconds``), so step-time ratios are paired step by step.
 
 Both code bases name their package ``attractor``: the reference is imported and built with its
 modules swapped into ``sys.modules`` and ours swapped back afterwards; a built model keeps the
@@ -60,6 +66,9 @@ OURS = {
     # ablations: the reference recipe with one part put back to ours
     "ours_ref_gpt2_init": ["model=attractor_ref", "solver=reference_lm", "model.init=gpt2"],
     "ours_ref_one_gate": ["model=attractor_ref", "solver=reference_lm", "model.map=gated_residual"],
+    # the stopping rules (solver.stop_scope)
+    **{f"ours_ref_{scope}": ["model=attractor_ref", "solver=reference_lm", f"solver.stop_scope={scope}"]
+       for scope in ("row", "sample", "batch")},
 }
 MODELS = ("reference", *OURS)
 DEFAULT_MODELS = ["reference", "ours_ref", "ours_default"]
@@ -120,7 +129,9 @@ class ReferenceLM(nn.Module):
         self.embedding_weight = self.net.transformer.wte.weight
 
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return self.net(tokens, labels=targets)["loss"]
+        loss = self.net(tokens, labels=targets)["loss"]
+        self.f_evaluations = self.net._last_solver_info["iters"] + 1  # + the IFT evaluation
+        return loss
 
 
 class OurLM(nn.Module):
@@ -137,6 +148,7 @@ class OurLM(nn.Module):
 
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         out = self.net(tokens)
+        self.f_evaluations = int(out.stats["iterations"].max()) if "iterations" in out.stats else 0
         loss = F.cross_entropy(out.logits.flatten(0, 1), targets.flatten())
         return loss if out.aux_loss is None or not self.training else loss + out.aux_loss
 
@@ -184,7 +196,7 @@ def run_seed(seed: int, train_ids: np.ndarray, val_ids: np.ndarray, vocab: int,
         models[name] = build(name, vocab, args).train()
         optims[name] = optimizer(models[name], args.lr, args.weight_decay)
         logs[name] = {"parameters": sum(p.numel() for p in models[name].parameters()),
-                      "train_loss": [], "val_loss": [], "seconds": 0.0}
+                      "train_loss": [], "val_loss": [], "seconds": 0.0, "step_seconds": [], "f_evaluations": []}
     for step in range(args.steps):
         tokens, targets = train_batch(train_ids, seed, 0 if args.same_batch else step, args.batch_size, args.seq_len)
         for name, model in models.items():
@@ -196,7 +208,10 @@ def run_seed(seed: int, train_ids: np.ndarray, val_ids: np.ndarray, vocab: int,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optims[name].step()
-            logs[name]["seconds"] += time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            logs[name]["seconds"] += seconds
+            logs[name]["step_seconds"].append(round(seconds, 5))
+            logs[name]["f_evaluations"].append(model.f_evaluations)
             logs[name]["train_loss"].append(round(loss.item(), 5))
             if (step + 1) % args.val_every == 0 or step + 1 == args.steps:
                 logs[name]["val_loss"].append([step + 1, round(val_loss(model, val_ids, args), 5)])
@@ -213,12 +228,17 @@ def summary(runs: dict[str, dict[str, Any]], models: list[str], tail: int) -> di
     for name in models:
         finals = {"val_loss": [r[name]["val_loss"][-1][1] for r in runs.values()],
                   f"train_loss_last{tail}": [float(np.mean(r[name]["train_loss"][-tail:])) for r in runs.values()],
-                  "s_per_step": [r[name]["seconds"] / len(r[name]["train_loss"]) for r in runs.values()]}
+                  "s_per_step": [r[name]["seconds"] / len(r[name]["train_loss"]) for r in runs.values()],
+                  "f_evaluations_mean": [float(np.mean(r[name]["f_evaluations"])) for r in runs.values()]}
         out[name] = {key: mean_ci(values) for key, values in finals.items()}
     if "reference" in models:
         ref = out["reference"]["val_loss"]["mean"]
         for name in models:
             out[name]["val_loss_vs_reference"] = round(out[name]["val_loss"]["mean"] / ref - 1, 4)
+            # per seed, the median over steps of this model's step time / the reference's at the same step
+            out[name]["step_time_ratio_to_reference"] = mean_ci([
+                float(np.median(np.array(r[name]["step_seconds"]) / np.array(r["reference"]["step_seconds"])))
+                for r in runs.values()])
     return out
 
 

@@ -81,11 +81,27 @@ def check_generation(tmp, run):
     assert len(models) >= 3 and all(d[m]["ctx"]["4"]["identical"] for m in models), d  # cache = no cache
 
 
+def check_gpu_throughput(tmp, run):
+    """The GPU script's CPU dry run: the preset's model at debug sizes, its page written."""
+    run(["--tiny", "--experiments", "lm_gpu_ref", "--steps", 1, "--warmup", 1, "--split-steps", 1, "--f-repeats", 1,
+         "--json", tmp / "g.json", "--page", tmp / "g.md"])
+    d = read(tmp / "g.json")
+    assert d["lm_gpu_ref"]["eager"]["tokens_per_s"] > 0 and d["lm_gpu_ref"]["overhead_ratio"] > 0
+    assert "lm_gpu_ref" in (tmp / "g.md").read_text()
+
+
 def check_gradcheck(tmp, run):
     run(["--json", tmp / "g.json"])
     d = read(tmp / "g.json")
     assert d["implicit"]["cosine"] > 0.999 and d["implicit"]["rel_error"] < 1e-3
     assert {"neumann", "phantom", "last_k"} <= set(d)
+
+
+def check_graph_breaks(tmp, run):
+    """The fixed-iteration last_k step: one graph, no break (docs/results/graph_breaks_cpu.md)."""
+    run(["--models", "attractor/last_k", "--dim", 16, "--seq-len", 8, "--batch", 2, "--json", tmp / "g.json"])
+    f = read(tmp / "g.json")["attractor/last_k"]
+    assert f["block"]["graph_breaks"] == 0 and f["forward"]["graph_breaks"] == 0 and f["forward"]["graphs"] == 1
 
 
 def check_lm_eval_study(tmp, run):
@@ -179,6 +195,13 @@ def check_synthetic_decoding(tmp, run):
     table = read(tmp / "decoded" / "k_table.json")
     assert set(table["majority"]) == {"1", "2"} and table["majority"]["2"]["n"] == 3
     assert "gibbs[nll|inverse_power(p=2.0)]" in table
+
+
+def check_time_split(tmp, run):
+    run(["--shapes", "sudoku", "--modes", "neumann", "--steps", 1, "--warmup", 0, "--f-repeats", 1,
+         "--json", tmp / "t.json"])
+    f = read(tmp / "t.json")["sudoku/neumann"]
+    assert f["solve_evaluations"] >= 1 and f["overhead_ratio"] > 0 and f["vjp_calls_backward"] >= 1
 
 
 def check_tiny_hf(tmp, run):

@@ -126,16 +126,19 @@ class Attractor(SequenceModel):
 
         f_cache = None if cache is None else cache.layers("f_blocks", len(self.f_blocks))
 
-        def f(z_rows: torch.Tensor) -> torch.Tensor:
-            return self.attractor_map(z_rows.reshape(batch, seq_len, dim), c, rope, f_cache).reshape(rows, -1)
-
         solver_cfg = self.cfg.solver
         penalise = self.training and solver_cfg.jac_reg_weight > 0 and random.random() < solver_cfg.jac_reg_freq
-        # The penalty differentiates twice; only the math attention kernel has a double backward.
-        kernel = sdpa_kernel(SDPBackend.MATH) if penalise else nullcontext()
-        with self._normalised_weights(), kernel:
+
+        def f(z_rows: torch.Tensor) -> torch.Tensor:
+            # The penalty differentiates twice and only the math attention kernel has a double
+            # backward: the evaluations with gradients take it, the no-grad solve keeps the fast one.
+            kernel = sdpa_kernel(SDPBackend.MATH) if penalise and torch.is_grad_enabled() else nullcontext()
+            with kernel:
+                return self.attractor_map(z_rows.reshape(batch, seq_len, dim), c, rope, f_cache).reshape(rows, -1)
+
+        with self._normalised_weights():
             eq = solve(f, z0.reshape(rows, -1), solver_cfg, iters=parsed, return_trace=return_trace,
-                       jacobian_penalty=penalise)
+                       jacobian_penalty=penalise, samples=batch)
             if f_cache is not None:  # the new positions' keys and values at their fixed points
                 with torch.no_grad():
                     self.f_blocks(eq.z.reshape(batch, seq_len, dim) + c, rope, f_cache, append=True)
@@ -151,17 +154,18 @@ class Attractor(SequenceModel):
         return ModelOutput(self.readout(z), stats, aux_loss=sum(losses) if losses else None, state=z.detach(),
                            solve=solve_rows(eq.stats, solver_cfg), corrections=corrections)
 
-    @contextmanager
     def _normalised_weights(self):
         """Compute f's normalised weights once per forward, with their graph, and reuse them.
 
         Every iteration then sees the same f (spectral norm's power iteration would otherwise change
         f between iterations), and the weights are built while gradients are on, not inside the
-        solver's no-grad loop.
+        solver's no-grad loop. Without weight normalisation a plain ``nullcontext``, which a compiled
+        graph resumes inside after a break (it cannot inside a generator's context manager).
         """
-        if self.cfg.f_norm == "none":
-            yield
-            return
+        return nullcontext() if self.cfg.f_norm == "none" else self._cached_weights()
+
+    @contextmanager
+    def _cached_weights(self):
         with parametrize.cached():
             for module in self.f_blocks.modules():
                 if isinstance(module, nn.Linear):

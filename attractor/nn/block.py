@@ -83,7 +83,7 @@ class Rotary(nn.Module):
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (B, H, T, D) by position-dependent angles."""
+    """Rotate pairs of channels of x (..., T, D), e.g. (B, H, T, D), by position-dependent angles."""
     x1, x2 = x[..., 0::2], x[..., 1::2]
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
@@ -91,22 +91,39 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class KVCache:
-    """Keys and values (B, H, T, D) of the positions seen so far, for one attention layer."""
+    """Keys and values (B, H, T, D) of the positions seen so far, for one attention layer.
+
+    Held in buffers that grow by doubling, so a new position is written in place: concatenating the
+    whole history at every step (and, for the attractor's map, at every solver iteration) was the
+    cached decode's largest cost at long contexts. ``extend(..., append=False)`` writes the new
+    positions past the stored ones without keeping them (the next call overwrites them).
+    """
 
     def __init__(self) -> None:
-        self.k: torch.Tensor | None = None
+        self.k: torch.Tensor | None = None  # buffers (B, H, capacity, D); positions [0, length) are stored
         self.v: torch.Tensor | None = None
+        self.length = 0
 
     def __len__(self) -> int:
-        return 0 if self.k is None else self.k.shape[2]
+        return self.length
 
     def extend(self, k: torch.Tensor, v: torch.Tensor, append: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Cached keys and values followed by the new ones; stored when ``append``."""
-        if self.k is not None:
-            k, v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        end = self.length + k.shape[2]
+        if self.k is None or end > self.k.shape[2]:
+            self._grow(k, v, end)
+        self.k[:, :, self.length:end] = k
+        self.v[:, :, self.length:end] = v
         if append:
-            self.k, self.v = k, v
-        return k, v
+            self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+    def _grow(self, k: torch.Tensor, v: torch.Tensor, end: int) -> None:
+        capacity = end if self.k is None else max(end, 2 * self.k.shape[2])
+        k_buf, v_buf = (t.new_empty(*t.shape[:2], capacity, t.shape[3]) for t in (k, v))
+        if self.k is not None:
+            k_buf[:, :, :self.length], v_buf[:, :, :self.length] = self.k[:, :, :self.length], self.v[:, :, :self.length]
+        self.k, self.v = k_buf, v_buf
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep (or repeat) the batch rows ``rows``: particles sharing a prompt, rows that finished."""
@@ -129,9 +146,10 @@ class Attention(nn.Module):
                 cache: KVCache | None = None, append: bool = True) -> torch.Tensor:
         """``cache``: keys and values of earlier positions (causal attention only); ``rope`` must then
         be the tables of the new positions (offset by ``len(cache)``)."""
-        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.cfg.n_heads)
-        if rope is not None:
-            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        qkv = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.cfg.n_heads)
+        q, k, v = qkv
+        if rope is not None:  # q and k in one pass: the same elementwise arithmetic, half the kernel launches
+            q, k = apply_rotary(qkv[:2], *rope)
         causal, mask = self.cfg.causal, None
         if cache is not None:
             if not causal:

@@ -25,8 +25,10 @@ from collections.abc import Callable
 
 import torch
 
+from attractor.solvers.anderson import stop_due
 from attractor.solvers.config import SolverConfig
-from attractor.solvers.forward import Fn, ResidualMonitor, run_with_fallback
+from attractor.solvers.forward import run_with_fallback
+from attractor.solvers.monitor import Fn, ResidualMonitor
 
 
 Vjp = Callable[[torch.Tensor], torch.Tensor]
@@ -58,8 +60,8 @@ def attach_implicit_gradient(fz: torch.Tensor, z: torch.Tensor, cfg: SolverConfi
     """Make gradients through ``fz = f(z)`` implicit ones: the adjoint g = J^T g + v, solved."""
 
     def adjoint(vjp: Vjp, v: torch.Tensor) -> torch.Tensor:
-        g = run_with_fallback(cfg.b_solver, lambda: lambda y: vjp(y) + v, torch.zeros_like(v), cfg.b_max_iter,
-                              cfg.b_tol, cfg.b_stop_mode, cfg)
+        g = run_with_fallback(cfg.b_solver, lambda: ResidualMonitor(lambda y: vjp(y) + v, cfg.b_stop_mode),
+                              torch.zeros_like(v), cfg.b_max_iter, cfg.b_tol, cfg.stop_every, cfg)
         return v + clip_to(g - v, v) if cfg.adjoint_clip else g
 
     return _replace_gradient(fz, z, adjoint)
@@ -81,18 +83,19 @@ def damped_unroll(f: Fn, z: torch.Tensor, fz: torch.Tensor, steps: int, tau: flo
     return z
 
 
-def unrolled_iteration(f: ResidualMonitor, z0: torch.Tensor, steps: int,
-                       tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+def unrolled_iteration(f: ResidualMonitor, z0: torch.Tensor, steps: int, tol: float,
+                       every: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain iteration z <- f(z) from z0, every evaluation kept in the graph, for ``steps`` evaluations
-    or until every sample's residual (in the monitor's stop mode) is below ``tol``.
+    or until every row's stop residual (the monitor's) is below ``tol``, tested every ``every``
+    evaluations (0: never).
 
     Returns the last iterate f(x) and its input x, at which the Jacobian penalty is taken. z0 is made
     a graph input if it is not one, so that x always is.
     """
     x = z0 if z0.requires_grad else z0.detach().requires_grad_()
     z = f(x)
-    for _ in range(steps - 1):
-        if bool((f.latest() < tol).all()):
+    for i in range(1, steps):
+        if stop_due(i, every) and bool((f.stop_residual() < tol).all()):
             break
         x, z = z, f(z)
     return z, x

@@ -15,6 +15,7 @@ from attractor.config import capped, require
 SolverName = Literal["anderson", "broyden", "fixed_point_iter"]
 BackwardMode = Literal["implicit", "neumann", "phantom", "last_k", "unrolled"]
 StopMode = Literal["abs", "rel"]
+StopScope = Literal["row", "sample", "batch"]
 WarmupMode = Literal["none", "unrolled", "last_k"]
 
 
@@ -26,6 +27,8 @@ class SolverConfig:
     max_iter: int = capped(30, "solver_iters")  # most function evaluations in adaptive (`solver`) mode
     tol: float = 1e-4  # stop once every sample's residual is below this
     stop_mode: StopMode = "rel"  # residual ||f(z)-z|| ('abs') or divided by ||f(z)|| ('rel')
+    stop_scope: StopScope = "row"  # whose residual meets tol: each solver row's, each sample's rows together (the reference's), the batch's
+    stop_every: int = 1  # evaluations between stop tests, each one host sync (0: never test: max_iter evaluations, no sync)
     anderson_m: int = 5  # Anderson history size
     anderson_lam: float = 1e-8  # Anderson least-squares regulariser (torchdeq default 1e-4 stalls: docs/results/core_cpu.md)
     tau: float = 1.0  # damping of Anderson and fixed-point iteration, forward and adjoint (1 = undamped); not Broyden
@@ -48,6 +51,11 @@ class SolverConfig:
     def __post_init__(self) -> None:
         require(self.max_iter >= 1, "max_iter", f"must be >= 1 (the solver needs iterations), got {self.max_iter}")
         require(self.tol >= 0, "tol", f"must be >= 0, got {self.tol}")
+        require(self.stop_every >= 0, "stop_every", f"must be >= 0 (0: no stop test), got {self.stop_every}")
+        adjoint = {self.b_solver} if self.backward == "implicit" else set()
+        for key, default, solvers in (("stop_scope", "row", {self.name}), ("stop_every", 1, {self.name} | adjoint)):
+            require("broyden" not in solvers or getattr(self, key) == default, key,
+                    f"torchdeq's Broyden runs its own per-row stop test at every step; got {getattr(self, key)!r}")
         require(self.anderson_m >= 2, "anderson_m", f"must be >= 2, got {self.anderson_m}")
         require(self.anderson_lam >= 0, "anderson_lam", f"must be >= 0, got {self.anderson_lam}")
         require(0 < self.tau <= 1, "tau", f"must be in (0, 1], got {self.tau}")

@@ -1,13 +1,15 @@
 """Forward fixed-point solves with per-sample statistics.
 
-Anderson and Broyden come from torchdeq; they count and stop differently from one another (Anderson
-spends two plain steps before it mixes and returns its starting point if given fewer than three
-evaluations; Broyden evaluates once before its loop). ``run_solver`` hides that: its budget is always
-the number of evaluations of f. Plain (damped) iteration is our own ``damped_iteration``: torchdeq's
-``fixed_point_iter`` stops on tau * ||f(x) - x||, so damping loosened its tolerance by 1 / tau.
+Anderson is our own (``anderson.py``: torchdeq's arithmetic, a thinned or skipped stop test, no
+host sync in its loop); Broyden comes from torchdeq. They count differently (Anderson spends two
+plain steps before it mixes; Broyden evaluates once before its loop): ``run_solver`` hides that, its
+budget is always the number of evaluations of f. Plain (damped) iteration is our own
+``damped_iteration``: torchdeq's ``fixed_point_iter`` stops on tau * ||f(x) - x||, so damping
+loosened its tolerance by 1 / tau.
 
-Residuals are recorded by a wrapper around f, so every solver yields the same trace: one entry per
-evaluation, ||f(x) - x|| at the point evaluated (the true residual, whatever the damping).
+Residuals are recorded by a wrapper around f (``ResidualMonitor``), so every solver yields the same
+trace and stops by the same rule: one entry per evaluation, ||f(x) - x|| at the point evaluated (the
+true residual, whatever the damping), per row and in the stop scope.
 """
 from __future__ import annotations
 
@@ -16,133 +18,73 @@ from collections.abc import Callable
 import torch
 from torchdeq.solver import get_solver
 
+from attractor.solvers.anderson import anderson, stop_due
 from attractor.solvers.config import SolverConfig
+from attractor.solvers.monitor import ResidualMonitor
 
-Fn = Callable[[torch.Tensor], torch.Tensor]
-
-# Fewest evaluations at which each torchdeq solver does its own thing; below it, plain iteration is
-# the same computation (Anderson's first two steps are plain iteration) without the solver's traps.
+# Fewest evaluations at which each solver does its own thing; below it, plain iteration is the same
+# computation (Anderson's first two steps are plain iteration) without the solver's traps.
 _MIN_EVALS = {"anderson": 3, "broyden": 2, "fixed_point_iter": 1}
 # Evaluations each solver spends beyond its `max_iter` argument.
 _EXTRA_EVALS = {"anderson": 0, "broyden": 1, "fixed_point_iter": 0}
 
 
-def residuals(fx: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample ||f(x) - x|| and ||f(x) - x|| / ||f(x)||."""
-    diff = (fx - x).flatten(1).norm(dim=1)
-    return diff, diff / (fx.flatten(1).norm(dim=1) + 1e-9)
-
-
-class ResidualMonitor:
-    """Wraps f and records, per sample, ||f(x) - x|| and its relative form at every evaluation.
-
-    ``keep > 0`` also keeps between ``keep`` and ``2 keep`` of the points evaluated, evenly spaced
-    over however many evaluations the solve takes (every ``stride``-th; the stride doubles whenever
-    the kept set fills), for fixed-point correction: memory stays bounded at any depth.
-    """
-
-    def __init__(self, f: Fn, stop_mode: str = "abs", keep: int = 0):
-        self.f, self.stop_mode, self.keep = f, stop_mode, keep
-        self.abs: list[torch.Tensor] = []
-        self.rel: list[torch.Tensor] = []
-        self.kept: list[tuple[int, torch.Tensor]] = []
-        self.stride = 1
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.keep and self.evaluations % self.stride == 0:
-            self._keep(x)
-        fx = self.f(x)
-        with torch.no_grad():
-            abs_res, rel_res = residuals(fx, x)
-        self.abs.append(abs_res)
-        self.rel.append(rel_res)
-        return fx
-
-    def _keep(self, x: torch.Tensor) -> None:
-        self.kept.append((self.evaluations, x.detach()))
-        if len(self.kept) > 2 * self.keep:
-            self.stride *= 2
-            self.kept = [(i, z) for i, z in self.kept if i % self.stride == 0]
-
-    def intermediate(self, before: int) -> list[tuple[int, torch.Tensor]]:
-        """Up to ``keep`` of the (evaluation index, point) kept before evaluation ``before``, evenly
-        spaced from the first (the starting point) onwards; points that went non-finite (a discarded
-        attempt) are skipped."""
-        points = [(i, z) for i, z in self.kept if i < before and bool(torch.isfinite(z).all())]
-        if len(points) <= self.keep:
-            return points
-        return [points[j * len(points) // self.keep] for j in range(self.keep)]
-
-    def latest(self) -> torch.Tensor:
-        """Per-sample residual of the last evaluation, in the stop mode."""
-        return (self.abs if self.stop_mode == "abs" else self.rel)[-1]
-
-    @property
-    def evaluations(self) -> int:
-        return len(self.abs)
-
-    def trace(self, mode: str) -> torch.Tensor:
-        """(B, evaluations) residuals in the given stop mode."""
-        return torch.stack(self.abs if mode == "abs" else self.rel, dim=1)
-
-
-def damped_iteration(f: Fn, x0: torch.Tensor, max_iter: int, tol: float, stop_mode: str, tau: float,
+def damped_iteration(f: ResidualMonitor, x0: torch.Tensor, max_iter: int, tol: float, every: int, tau: float,
                      return_final: bool = False) -> torch.Tensor:
-    """x <- (1 - tau) x + tau f(x), stopping once every sample's true residual ||f(x) - x|| is below tol.
+    """x <- (1 - tau) x + tau f(x), stopping once every row's true residual ||f(x) - x|| (the
+    monitor's stop residual) is below tol, tested every ``every`` evaluations (0: never).
 
-    Returns the last iterate (``return_final``) or, per sample, the iterate that followed its
+    Returns the last iterate (``return_final``) or, per row, the iterate that followed its
     lowest residual.
     """
     x, best = x0, x0
     best_res = torch.full((x0.shape[0],), float("inf"), device=x0.device)
-    for _ in range(max_iter):
+    for i in range(max_iter):
         fx = f(x)
-        res = residuals(fx, x)[0 if stop_mode == "abs" else 1]
         x_next = fx if tau == 1 else (1 - tau) * x + tau * fx
+        x = x_next
+        if return_final:
+            continue
+        res = f.stop_residual()
         better = res < best_res  # a NaN residual is never better
         best = torch.where(better.view(-1, *([1] * (x0.dim() - 1))), x_next, best)
         best_res = torch.where(better, res, best_res)
-        x = x_next
-        if not return_final and bool((res < tol).all()):
+        if stop_due(i + 1, every) and bool((res < tol).all()):
             break
     return x if return_final else best
 
 
-def run_solver(
-    name: str,
-    f: Fn,
-    x0: torch.Tensor,
-    budget: int,
-    tol: float,
-    stop_mode: str,
-    cfg: SolverConfig,
-    return_final: bool = False,
-) -> torch.Tensor:
-    """Run solver `name` for at most `budget` evaluations of f; returns its estimate."""
+def run_solver(name: str, f: ResidualMonitor, x0: torch.Tensor, budget: int, tol: float, every: int,
+               cfg: SolverConfig, return_final: bool = False) -> torch.Tensor:
+    """Run solver `name` for at most `budget` evaluations of f (stop test every ``every``); returns
+    its estimate."""
     if budget < _MIN_EVALS[name]:
         name = "fixed_point_iter"
     if name == "fixed_point_iter":
-        return damped_iteration(f, x0, budget, tol, stop_mode, cfg.tau, return_final)
-    # Broyden reads neither tau nor the Anderson options (SolverConfig refuses them with Broyden).
-    options = dict(m=cfg.anderson_m, lam=cfg.anderson_lam, tau=cfg.tau) if name == "anderson" else {}
-    z, _, _ = get_solver(name)(f, x0, max_iter=budget - _EXTRA_EVALS[name], tol=tol, stop_mode=stop_mode,
-                               return_final=return_final, **options)
+        return damped_iteration(f, x0, budget, tol, every, cfg.tau, return_final)
+    if name == "anderson":
+        return anderson(f, x0, budget, tol, every, cfg.anderson_m, cfg.anderson_lam, cfg.tau, return_final)
+    # torchdeq's Broyden: its own per-row stop test at every step (SolverConfig refuses another
+    # scope or stride with it, and the damping and Anderson options it does not read).
+    z, _, _ = get_solver(name)(f, x0, max_iter=budget - _EXTRA_EVALS[name], tol=tol, stop_mode=f.stop_mode,
+                               return_final=return_final)
     return z
 
 
-def run_with_fallback(name: str, make_f: Callable[[], Fn], x0: torch.Tensor, budget: int, tol: float,
-                      stop_mode: str, cfg: SolverConfig, return_final: bool = False) -> torch.Tensor:
-    """``run_solver``, falling back to plain iteration when Anderson's or Broyden's least squares go
-    singular (a LinAlgError or non-finite iterates). ``make_f`` is called once per attempt, so the
-    caller knows where the attempt that produced the answer began."""
+def run_with_fallback(name: str, make_f: Callable[[], ResidualMonitor], x0: torch.Tensor, budget: int, tol: float,
+                      every: int, cfg: SolverConfig, return_final: bool = False) -> torch.Tensor:
+    """``run_solver``, falling back to plain iteration when the iterates went non-finite (or
+    Broyden's least squares singular). ``make_f`` is called once per attempt, so the caller knows
+    where the attempt that produced the answer began. ``every=0`` (no host sync) skips the check:
+    a non-finite row is then only flagged (``summarise``'s ``diverged``)."""
     try:
-        z = run_solver(name, make_f(), x0, budget, tol, stop_mode, cfg, return_final)
-        if torch.isfinite(z).all() or name == "fixed_point_iter":
+        z = run_solver(name, make_f(), x0, budget, tol, every, cfg, return_final)
+        if name == "fixed_point_iter" or every == 0 or torch.isfinite(z).all():
             return z
     except torch.linalg.LinAlgError:
         if name == "fixed_point_iter":
             raise
-    return run_solver("fixed_point_iter", make_f(), x0, budget, tol, stop_mode, cfg, return_final)
+    return run_solver("fixed_point_iter", make_f(), x0, budget, tol, every, cfg, return_final)
 
 
 @torch.no_grad()
@@ -157,14 +99,14 @@ def forward_solve(monitor: ResidualMonitor, z0: torch.Tensor, cfg: SolverConfig,
     """
     starts: list[int] = []
 
-    def attempt() -> Fn:
+    def attempt() -> ResidualMonitor:
         starts.append(monitor.evaluations)
         return monitor
 
     if budget == 0:
         return z0, monitor.evaluations
     tol = cfg.tol if adaptive else -1.0
-    z = run_with_fallback(cfg.name, attempt, z0, budget, tol, cfg.stop_mode, cfg, return_final=not adaptive)
+    z = run_with_fallback(cfg.name, attempt, z0, budget, tol, cfg.stop_every, cfg, return_final=not adaptive)
     return z, starts[-1]
 
 
@@ -179,7 +121,7 @@ def summarise(monitor: ResidualMonitor, cfg: SolverConfig, z: torch.Tensor, *, s
     solve (``lowest``: the estimate an adaptive solve returns) or of the last evaluation.
     ``diverged``: the attempt or the returned z went non-finite.
     """
-    trace = monitor.trace(cfg.stop_mode)
+    trace = monitor.stop_trace()
     abs_trace, rel_trace = monitor.trace("abs"), monitor.trace("rel")
     total, solve = monitor.evaluations, trace[:, start:solve_end]
     if adaptive and solve.shape[1] > 0:
@@ -194,7 +136,7 @@ def summarise(monitor: ResidualMonitor, cfg: SolverConfig, z: torch.Tensor, *, s
         pick = torch.full((trace.shape[0], 1), total - 1, device=trace.device)
     final_abs, final_rel = abs_trace.gather(1, pick)[:, 0], rel_trace.gather(1, pick)[:, 0]
     diverged = ~torch.isfinite(abs_trace[:, start:]).all(dim=1) | ~torch.isfinite(z.flatten(1)).all(dim=1)
-    final = final_abs if cfg.stop_mode == "abs" else final_rel
+    final = trace.gather(1, pick)[:, 0]  # the residual the tolerance is compared with (stop mode, scope)
     stats = {
         "iterations": iterations.long(),
         "abs_residual": final_abs,

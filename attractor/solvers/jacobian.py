@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from attractor.solvers.forward import Fn
+from attractor.solvers.monitor import Fn
 
 
 def hutchinson_frobenius(fz: torch.Tensor, z: torch.Tensor, samples: int = 1, create_graph: bool = True) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 from attractor import build_model
 from attractor.config import ConfigError
 from attractor.solvers import SolverConfig, solve
-from attractor.solvers.forward import ResidualMonitor
+from attractor.solvers.monitor import ResidualMonitor
 from attractor.solvers.health import HealthTally, solve_rows, summarise_health
 
 # A nilpotent map (W @ W = 0): every solve converges in two steps, yet ||W^T v|| = 3 ||v|| for v = e1,
