@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from attractor.compose import compose
+from attractor.models import build_model
 from attractor.studies import verdict
 from attractor.studies.claims import build_claims
 from attractor.studies.page import render
@@ -129,17 +130,22 @@ def test_a_bad_spec_names_its_file_and_field(tmp_path):
         load_spec("missing", tmp_path)
 
 
-@pytest.mark.parametrize("study", ["lm40", "internalization"])
+@pytest.mark.parametrize("study", ["lm40", "internalization", "ladder32"])
 def test_every_arm_of_a_study_composes_into_its_own_job_directory(study):
     """Each arm validates, names its job by arm, lr, init and seed (so a relaunched sweep finds it),
-    resumes or skips by itself and scores the validation-chosen checkpoint."""
+    resumes or skips by itself and scores the validation-chosen checkpoint; the arms a comparison
+    pairs have equal parameters (within 2%)."""
     spec = load_spec(study)
-    names = set()
+    names, params = set(), {}
     for arm in spec.arms:
-        run = validate_run(compose([f"study={study}/{arm}", "seed=2"]), datamodule_class("lm"))
+        cfg = compose([f"study={study}/{arm}", "seed=2"])
+        run = validate_run(cfg, datamodule_class(cfg.task.name))
         assert run.ckpt_path == "auto" and run.eval_ckpt == "best" and run.raw["arm"] == f"{study}/{arm}"
         assert run.name == f"{study}/{arm}-lr{run.optim.lr}-{run.model.init}-s2"
         names.add(run.name)
+        params[arm] = build_model(run.model).num_parameters()
     assert len(names) == len(spec.arms)
-    screened = validate_run(compose([f"study={study}/{spec.arms[0]}", "optim.lr=0.01"]), datamodule_class("lm"))
-    assert screened.optim.lr == 0.01  # the screening grid's overrides win over a selected setting
+    for c in spec.comparisons:
+        assert abs(params[c.model] / params[c.baseline] - 1) <= 0.02, params
+    cfg = compose([f"study={study}/{spec.arms[0]}", "optim.lr=0.01"])
+    assert validate_run(cfg, datamodule_class(cfg.task.name)).optim.lr == 0.01  # the grid's overrides win over a selection
