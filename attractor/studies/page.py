@@ -54,12 +54,12 @@ def render(summary: dict[str, Any], provenance: dict[str, str]) -> str:
     if summary["comparisons"]:
         lines += ["", "## Comparisons (claim 1; + favours the model)", "",
                   "| model − baseline | verdict | why | val at equal CPU time (model / baseline, budget) | "
-                  "CPU s to the baseline's final val (model / baseline) |", "| --- | --- | --- | --- | --- |"]
+                  "CPU s to the same seed's baseline final val (model / baseline) |", "| --- | --- | --- | --- | --- |"]
         for c in summary["comparisons"]:
             eq, reach = c["equal_cpu_time"], c["cpu_s_to_baseline_final_val"]
             lines.append(f"| {c['model']} − {c['baseline']} | **{c['verdict']}** | {c['why']} | "
                          f"{_f(eq['model_val'])} / {_f(eq['baseline_val'])} ({eq['cpu_budget_s']:.0f} s) | "
-                         f"{_f(reach[c['model']], 0)} / {_f(reach[c['baseline']], 0)} (target {reach['target']:.3f}) |")
+                         f"{_f(reach[c['model']], 0)} / {_f(reach[c['baseline']], 0)} (mean target {reach['target']:.3f}) |")
     if summary["internalization"]:
         lines += ["", "## Internalization against the early-exit control (claim 2)", "",
                   "Cost = how much worse the figure gets: the attractor without its solver (`removed`) against its "

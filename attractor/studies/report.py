@@ -120,9 +120,12 @@ def equal_cpu(spec: StudySpec, a: list[Job], b: list[Job]) -> dict[str, Any]:
     return {"cpu_budget_s": budget, "model_val": at(a), "baseline_val": at(b)}
 
 
-def time_to_reach(spec: StudySpec, runs: list[Job], target: float) -> float | None:
-    """Mean CPU seconds until the validation figure first reaches ``target`` (None: a seed never did)."""
-    times = [next((r["cpu_s"] for r in j.curve if spec.better * (r[spec.val_key()] - target) >= 0), None) for j in runs]
+def time_to_reach(spec: StudySpec, runs: list[Job], baseline: list[Job]) -> float | None:
+    """Mean CPU seconds until each run's validation figure first reaches the final one of the
+    baseline's run of the same seed (None: some seed never did)."""
+    final = {j.seed: j.curve[-1][spec.val_key()] for j in baseline}
+    times = [next((r["cpu_s"] for r in j.curve if spec.better * (r[spec.val_key()] - final[j.seed]) >= 0), None)
+             for j in runs if j.seed in final]
     return statistics.mean(times) if times and all(t is not None for t in times) else None
 
 
@@ -134,8 +137,8 @@ def compare(spec: StudySpec, screen: dict, rows: dict, runs: dict[str, list[Job]
     final = statistics.mean(j.curve[-1][spec.val_key()] for j in runs[baseline])
     return {"model": model, "baseline": baseline, **judge(diffs, problems).as_dict(),
             "equal_cpu_time": equal_cpu(spec, runs[model], runs[baseline]),
-            "cpu_s_to_baseline_final_val": {"target": final, model: time_to_reach(spec, runs[model], final),
-                                            baseline: time_to_reach(spec, runs[baseline], final)}}
+            "cpu_s_to_baseline_final_val": {"target": final, model: time_to_reach(spec, runs[model], runs[baseline]),
+                                            baseline: time_to_reach(spec, runs[baseline], runs[baseline])}}
 
 
 def cost(spec: StudySpec, job: Job, mode: str) -> float:
