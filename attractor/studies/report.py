@@ -158,9 +158,7 @@ def internalization(spec: StudySpec, screen: dict, rows: dict, runs: dict[str, l
     att_cost = by_seed(att, lambda j: cost(spec, j, item.removed))
     ctl_cost = by_seed(ctl, lambda j: cost(spec, j, item.exit))
     diffs = {s: ctl_cost[s] - att_cost[s] for s in att_cost if s in ctl_cost}
-    problems = convergence_problems(item.attractor, rows[item.attractor])
-    if spec.grid:
-        problems += tuning_problems(spec, screen, [item.attractor, item.control])
+    problems = convergence_problems(item.attractor, rows[item.attractor]) + tuning_problems(spec, screen, [item.attractor, item.control])
     curve = [{"fraction": f,
               "attractor": _mean([val_cost(spec, j, item.removed, f) for j in att]),
               "control": _mean([val_cost(spec, j, item.exit, f) for j in ctl])} for f in FRACTIONS]
