@@ -43,8 +43,10 @@ def build_claims(results: Path) -> Path:
     studies = [json.loads(p.read_text()) for p in sorted(results.glob("study_*.json"))]
     lines = ["# The seed claims, judged by one rule", "",
              f"Rebuilt by `python -m attractor.studies claims` from every study's JSON ({len(studies)} studies: "
-             + ", ".join(f"[`{s['study']}`](study_{s['study']}.md)" for s in studies) + f"); "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. The rule (`attractor/studies/verdict.py`): "
+             + ", ".join(f"[`{s['study']}`](study_{s['study']}.md) (commit {s.get('provenance', {}).get('commit', '?')}, "
+                         f"seeds {s.get('report_seeds', '?')})" for s in studies)
+             + f"); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine as each study page says "
+             "(the project's 2-core CPU, one thread per job). The rule (`attractor/studies/verdict.py`): "
              "no verdict from a solver arm that did not converge (>= 95% of rows at tolerance on every seed), "
              "from arms tuned unequally (the same screening grid on a seed apart from the reported ones), or from "
              "fewer than 3 paired seeds; otherwise the Student-t 95% interval of the seed-paired difference: "
