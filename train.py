@@ -30,19 +30,20 @@ def main(cfg: DictConfig) -> None:
 
     run = validate_run(cfg, datamodule_class(cfg.task.name))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if run.ckpt_path == "auto" and (run_dir / "metrics.json").exists():
-        print(f"{run_dir}: trained before (metrics.json), not trained again")  # a relaunched study
+    study_job = run.ckpt_path == "auto"  # a relaunched study sweep: skip what this job already did
+    if study_job and (run_dir / "metrics.json").exists():
+        print(f"{run_dir}: trained before (metrics.json), not trained again")
         metrics = json.loads((run_dir / "metrics.json").read_text())
         last = run_dir / CHECKPOINTS / "last.ckpt"
     else:
         result = train(run, run_dir)
         metrics, last = result.metrics, result.last_checkpoint
-        if rank_zero_only.rank != 0:
-            return  # one evaluation per run, not one per process of a multi-GPU or multi-node run
         print(f"checkpoints: {last.parent}")
         print(f"metrics:     {run_dir / 'metrics.json'}")
+    if rank_zero_only.rank != 0:
+        return  # one evaluation per run, not one per process of a multi-GPU or multi-node run
     ckpt = last if run.eval_ckpt == "last" else last.parent / "best.ckpt"
-    if run.eval_after_fit and metrics and ckpt.exists() and not (run.ckpt_path == "auto" and (run_dir / "eval.json").exists()):
+    if run.eval_after_fit and metrics and ckpt.exists() and not (study_job and (run_dir / "eval.json").exists()):
         evaluate = evaluate_lm_checkpoint if run.task.name == "lm" else evaluate_checkpoint
         report = evaluate(ckpt, run_dir, modes=run.eval_modes)
         solver_row = next(row for row in report["sweep"] if row["mode"] == "solver")
